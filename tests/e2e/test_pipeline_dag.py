@@ -1,0 +1,163 @@
+"""The whole pipeline, run as the Airflow DAG with dag.test() on a tiny simulated data set."""
+
+from __future__ import annotations
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+SCORE_TABLES = ("ml.churn_scores", "ml.offer_recommendations", "ml.review_sentiment")
+
+
+def test_every_task_succeeds(pipeline_run):
+    tasks = pipeline_run["dag"]["tasks"]
+    assert pipeline_run["dag"]["state"] == "success"
+    assert {"ingest", "transform", "train_churn", "promote_churn", "score_sentiment", "publish", "report"} <= set(tasks)
+    assert all(state == "success" for state in tasks.values()), tasks
+
+
+def test_raw_tables_hold_every_landing_row(pipeline_run, warehouse_con):
+    generated = pipeline_run["generated"]["rows"]
+    for table, rows in generated.items():
+        loaded = warehouse_con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+        quarantined = 0
+        if warehouse_con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'quarantine' and table_name = ?",
+            [table],
+        ).fetchone()[0]:
+            quarantined = warehouse_con.execute(f"select count(*) from quarantine.{table}").fetchone()[0]
+        # versioned tables keep the latest version of a key; nothing else may go missing
+        assert loaded + quarantined <= rows
+        assert loaded + quarantined >= rows * 0.99, (table, loaded, quarantined, rows)
+
+
+def test_customer_360_has_one_row_per_customer_signed_up_before_as_of(pipeline_run, warehouse_con):
+    as_of = pipeline_run["as_of"]
+    expected = warehouse_con.execute(
+        "select count(*) from raw.customers where signup_at < ?", [as_of]
+    ).fetchone()[0]
+    rows, distinct = warehouse_con.execute(
+        "select count(*), count(distinct customer_id) from marts.customer_360"
+    ).fetchone()
+    assert rows == distinct == expected
+    segments = {r[0] for r in warehouse_con.execute("select distinct rfm_segment from marts.customer_360").fetchall()}
+    assert len(segments) >= 3
+
+
+def test_marts_never_hold_personal_data_in_clear(pipeline_run, warehouse_con):
+    columns = warehouse_con.execute(
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where table_schema in ('raw', 'staging', 'intermediate', 'marts', 'ml')"
+    ).fetchall()
+    names = {c for _, _, c in columns}
+    assert not names & {"email", "phone", "first_name", "last_name", "street_address"}
+
+
+def test_score_tables_are_stamped_with_model_version_and_run(pipeline_run, warehouse_con):
+    for table in SCORE_TABLES:
+        rows, versions, runs = warehouse_con.execute(
+            f"select count(*), count(distinct model_version), count(distinct scoring_run_id) from {table} "
+            "where model_version is not null"
+        ).fetchone()
+        assert rows > 0, table
+        assert versions == 1 and runs == 1, (table, versions, runs)
+    low, high = warehouse_con.execute("select min(churn_probability), max(churn_probability) from ml.churn_scores").fetchone()
+    assert 0 <= low <= high <= 1
+
+
+def test_scores_respect_consent(pipeline_run, warehouse_con):
+    unconsented = warehouse_con.execute(
+        "select count(*) from ml.churn_scores s join marts.customer_360 c using (customer_id) "
+        "where not c.has_profiling_consent"
+    ).fetchone()[0]
+    assert unconsented == 0
+    offers_without_consent = warehouse_con.execute(
+        "select count(*) from ml.offer_recommendations r join marts.customer_360 c using (customer_id) "
+        "where (r.channel = 'email' and not c.has_email_consent) or (r.channel = 'sms' and not c.has_sms_consent) "
+        "or (r.channel = 'push' and not c.has_push_consent)"
+    ).fetchone()[0]
+    assert offers_without_consent == 0
+
+
+def test_rescoring_the_same_day_replaces_the_partition(pipeline_run, warehouse_con):
+    from rapport import pipeline
+
+    before = warehouse_con.execute("select count(*) from ml.churn_scores").fetchone()[0]
+    warehouse_con.close()
+    pipeline.score("churn", pipeline_run["as_of"], "run-rescore-test")
+    from rapport import warehouse
+
+    con = warehouse.connect()
+    try:
+        after, runs = con.execute("select count(*), count(distinct scoring_run_id) from ml.churn_scores").fetchone()
+    finally:
+        con.close()
+    assert after == before
+    assert runs == 1
+
+
+def test_mlflow_holds_runs_models_and_champions(pipeline_run):
+    from mlflow.tracking import MlflowClient
+
+    from rapport.ml.registry import configure_mlflow
+
+    configure_mlflow()
+    client = MlflowClient()
+    for model in ("churn", "nbo", "sentiment"):
+        experiment = client.get_experiment_by_name(f"rapport/{model}")
+        assert experiment is not None, model
+        runs = client.search_runs([experiment.experiment_id])
+        assert any(r.data.tags.get("baseline") for r in runs), f"no baseline run for {model}"
+        champion = client.get_model_version_by_alias(f"rapport-{model}", "champion")
+        assert champion.version
+
+
+def test_churn_model_beats_the_recency_baseline(pipeline_run):
+    from mlflow.tracking import MlflowClient
+
+    from rapport.ml.registry import configure_mlflow
+
+    configure_mlflow()
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("rapport/churn")
+    runs = client.search_runs([experiment.experiment_id])
+    model_runs = [r for r in runs if not r.data.tags.get("baseline") and "val_roc_auc" in r.data.metrics]
+    baseline_runs = [r for r in runs if r.data.tags.get("baseline") == "recency"]
+    assert model_runs and baseline_runs
+    model_auc = model_runs[0].data.metrics["val_roc_auc"]
+    baseline_auc = baseline_runs[0].data.metrics["val_roc_auc"]
+    assert model_auc > baseline_auc, (model_auc, baseline_auc)
+
+
+def test_published_copy_is_readable_while_the_warehouse_is_open_for_writing(pipeline_run, warehouse_con):
+    from rapport.publish import BI_TABLES, open_published
+
+    bi = open_published()
+    try:
+        for table in BI_TABLES:
+            published = bi.execute(f"select count(*) from {table}").fetchone()[0]
+            source = warehouse_con.execute(f"select count(*) from {table}").fetchone()[0]
+            assert published == source, table
+        with pytest.raises(Exception, match="read-only"):
+            bi.execute("create table marts.sneaky as select 1")
+    finally:
+        bi.close()
+
+
+def test_report_is_written_with_every_section(pipeline_run):
+    from rapport.settings import get_settings
+
+    report = get_settings().reports_dir / f"relationship_{pipeline_run['as_of'].isoformat()}.html"
+    text = report.read_text(encoding="utf-8")
+    for heading in ("Segments", "Churn risk", "Next best offers", "Review sentiment", "Data quality gates"):
+        assert f"<h2>{heading}</h2>" in text, heading
+    assert "cdn.plot.ly" not in text  # self-contained: plotly.js is inlined
+
+
+def test_cli_status_reports_the_run(pipeline_run, capsys):
+    from rapport.cli import main
+
+    assert main(["status"]) == 0
+    out = capsys.readouterr().out
+    assert "marts.customer_360" in out
+    assert "rapport-churn" in out and "@champion" in out
