@@ -52,6 +52,11 @@ format: install ## ruff format and fix
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+BENCH_CUSTOMERS ?= 10000
+.PHONY: bench
+bench: install ## time every pipeline stage on simulated data (BENCH_CUSTOMERS=10000); JSON in benchmarks/results/
+	$(PY) benchmarks/bench_pipeline.py --customers $(BENCH_CUSTOMERS)
+
 .PHONY: airflow-ui
 airflow-ui: install ## start the Airflow UI (airflow standalone) on the repo's dags folder
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/rapport airflow-env -- airflow standalone

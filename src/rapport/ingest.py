@@ -1,0 +1,843 @@
+"""Ingestion: landing files to ``raw.*`` (good rows) and ``quarantine.*`` (bad rows, with reasons).
+
+Every row is checked against the data contract (:mod:`rapport.contract`): required values, types,
+enums, ranges, references to other tables, duplicate keys. Reading is done with pyarrow, all
+columns as text, and checking is vectorised in DuckDB SQL over all new files of a table at once.
+
+Guarantees:
+
+* Idempotent: each file's SHA-256 is recorded in ``raw._load_ledger``; a file whose checksum is
+  there already is skipped, so a rerun loads nothing twice.
+* Atomic: a whole run is one transaction. When a file has more than ``max_rejected_share`` of its
+  rows rejected, :class:`IngestError` is raised and nothing of the run reaches ``raw`` or the
+  ledger. The quarantine rows of the failing file(s) are then written in a separate, committed
+  step so the evidence survives; they carry the failed run's ``_load_id``, which is not in the
+  ledger, and are replaced (not duplicated) when the file is tried again.
+* Private: ``pii="hash"`` columns are stored as ``<name>_hash`` (salted SHA-256, see
+  :mod:`rapport.pii`) and ``pii="drop"`` columns are never stored, in ``raw`` and ``quarantine``
+  alike; rejection reasons never quote personal values.
+* Versioned tables (a ``version_column``): per key the newest version wins (ties: the later file
+  name); an older version seen after a newer one is counted as *superseded*, valid but not stored.
+  Duplicates of a key inside one file, and for unversioned tables any second copy of a key, are
+  quarantined with reason "duplicate key".
+
+``_source_line`` is the 1-based physical line in a CSV file (the header is line 1, so the first
+data row is line 2); for Parquet files it is the 1-based row number.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import logging
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from rapport.contract import TABLES, TABLES_BY_NAME, Column, Table
+from rapport.pii import hash_pii_sql, pii_kind
+from rapport.settings import get_settings
+from rapport.warehouse import connect, transaction
+
+LOGGER = logging.getLogger("rapport.ingest")
+
+LEDGER_TABLE = "raw._load_ledger"
+LANDING_EXTENSIONS = (".csv", ".parquet")
+METADATA_COLUMNS = ("_load_id", "_source_file", "_source_line", "_loaded_at")
+
+_SQL_TYPES = {
+    "string": "varchar",
+    "integer": "bigint",
+    "decimal": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+_TYPE_NAMES = {
+    "integer": "an integer",
+    "decimal": "a decimal number",
+    "boolean": "a boolean (true/false)",
+    "date": "a date (YYYY-MM-DD)",
+    "timestamp": "a timestamp (YYYY-MM-DD HH:MM:SS)",
+}
+_TRUE = ("true", "1", "yes", "t", "y")
+_FALSE = ("false", "0", "no", "f", "n")
+_UTF8_BOM = b"\xef\xbb\xbf"
+_OTHER_DELIMITERS = (";", "\t", "|")
+_MAX_SHOWN_VALUE = 60
+_PROGRESS_EVERY_FILES = 1000
+_ISSUE = "_issue"
+_LINE = "_source_line"
+_FILE_ORDER = "_file_order"
+
+
+class IngestError(RuntimeError):
+    """A landing file had too many bad rows: the run was rolled back."""
+
+    def __init__(self, message: str, failures: list[dict[str, object]]) -> None:
+        super().__init__(message)
+        self.failures = failures
+
+
+@dataclass
+class TableLoad:
+    """What one run did to one source table.
+
+    ``rows_loaded`` counts the valid rows, superseded ones included (valid, but older than a version
+    of the same key already kept), so the counts do not depend on how files are split across runs.
+    """
+
+    files: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    rows_superseded: int = 0
+
+
+@dataclass
+class IngestSummary:
+    """What one ingest run did, per table; ``as_dict`` is small enough for an Airflow XCom."""
+
+    load_id: str
+    landing_dir: str
+    files_found: int = 0
+    files_skipped: int = 0
+    seconds: float = 0.0
+    tables: dict[str, TableLoad] = field(default_factory=dict)
+
+    @property
+    def files_loaded(self) -> int:
+        return sum(t.files for t in self.tables.values())
+
+    @property
+    def rows_loaded(self) -> int:
+        return sum(t.rows_loaded for t in self.tables.values())
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(t.rows_rejected for t in self.tables.values())
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "load_id": self.load_id,
+            "files_found": self.files_found,
+            "files_loaded": self.files_loaded,
+            "files_skipped": self.files_skipped,
+            "rows_loaded": self.rows_loaded,
+            "rows_rejected": self.rows_rejected,
+            "seconds": round(self.seconds, 2),
+            "tables": {name: asdict(load) for name, load in self.tables.items()},
+        }
+
+
+@dataclass
+class LandingFrame:
+    """One landing file read as text: contract columns, ``_source_line`` and ``_issue`` (row-level problem)."""
+
+    relative: str
+    sha256: str
+    frame: pa.Table
+    note: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# landing files
+
+
+def tables_in_load_order(tables: Iterable[Table] = TABLES) -> list[Table]:
+    """Source tables ordered so every referenced table (customers first) comes before its referrers."""
+    by_name = {t.name: t for t in tables}
+    ordered: list[Table] = []
+    seen: set[str] = set()
+
+    def visit(table: Table) -> None:
+        if table.name in seen:
+            return
+        seen.add(table.name)
+        for column in table.columns:
+            if column.references:
+                parent = column.references.split(".")[0]
+                if parent in by_name and parent != table.name:
+                    visit(by_name[parent])
+        ordered.append(table)
+
+    if "customers" in by_name:
+        visit(by_name["customers"])
+    for table in by_name.values():
+        visit(table)
+    return ordered
+
+
+def find_landing_files(landing_dir: Path) -> dict[str, list[Path]]:
+    """Landing files per source table, sorted by name (so by day); stray folders are logged and ignored."""
+    found: dict[str, list[Path]] = {}
+    if not landing_dir.is_dir():
+        raise FileNotFoundError(f"landing folder {landing_dir} does not exist: run `rapport generate` first")
+    for folder in sorted(p for p in landing_dir.iterdir() if p.is_dir()):
+        if folder.name not in TABLES_BY_NAME:
+            LOGGER.warning("ignoring landing folder %s: not a table of the contract", folder)
+            continue
+        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix in LANDING_EXTENSIONS)
+        for path in files:
+            if not re.fullmatch(rf"{folder.name}_\d{{4}}-\d{{2}}-\d{{2}}", path.stem):
+                LOGGER.warning("landing file %s is not named %s_<YYYY-MM-DD>%s", path, folder.name, path.suffix)
+        found[folder.name] = files
+    return found
+
+
+def _empty_frame(table: Table) -> pa.Table:
+    arrays = [pa.array([], pa.string()) for _ in table.columns]
+    names = table.column_names
+    return pa.table([*arrays, pa.array([], pa.int64()), pa.array([], pa.string())], names=[*names, _LINE, _ISSUE])
+
+
+def _frame_from_columns(
+    table: Table, header: list[str], columns: list[pa.Array], lines: pa.Array, issues: pa.Array
+) -> pa.Table:
+    positions: dict[str, int] = {}
+    for i, name in enumerate(header):
+        positions.setdefault(name, i)
+    rows = len(lines)
+    arrays = [columns[positions[c]] if c in positions else pa.nulls(rows, pa.string()) for c in table.column_names]
+    return pa.table([*arrays, lines, issues], names=[*table.column_names, _LINE, _ISSUE])
+
+
+def check_header(table: Table, header: list[str]) -> str | None:
+    """Why a file with this header cannot be loaded at all, or ``None`` when it can."""
+    if len(header) == 1 and len(table.columns) > 1:
+        for delimiter in _OTHER_DELIMITERS:
+            if delimiter in header[0]:
+                return f"{table.name}: file is delimited by {delimiter!r}, expected ','"
+    known = set(table.column_names)
+    reasons = [f"{table.name}.{name}: unknown column, not in the contract" for name in header if name not in known]
+    reasons += [
+        f"{table.name}.{c.name}: required column is missing from the file"
+        for c in table.columns
+        if c.required and c.name not in header
+    ]
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    reasons += [f"{table.name}.{name}: column appears more than once in the header" for name in duplicated]
+    return "; ".join(reasons) or None
+
+
+def _physical_lines(data: bytes) -> int:
+    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+
+
+def _read_csv_fast(data: bytes, width: int) -> tuple[list[pa.Array], pa.Array] | None:
+    """Columns and line numbers with pyarrow, or ``None`` when the file needs the careful reader."""
+    names = [f"f{i}" for i in range(width)]
+    try:
+        parsed = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=pacsv.ConvertOptions(
+                column_types={n: pa.string() for n in names},
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    columns = [parsed.column(i).combine_chunks() for i in range(width)]
+    rows = parsed.num_rows
+    starts = np.arange(2, rows + 2, dtype=np.int64)
+    physical = _physical_lines(data)
+    if physical != rows + 1:
+        embedded = np.zeros(rows, dtype=np.int64)
+        for column in columns:
+            embedded += pc.fill_null(pc.count_substring(column, "\n"), 0).to_numpy(zero_copy_only=False)
+        starts = starts + np.concatenate(([0], np.cumsum(embedded)[:-1])) if rows else starts
+        if rows == 0 or starts[-1] + embedded[-1] != physical:
+            return None
+    return columns, pa.array(starts)
+
+
+def _read_csv_careful(text: str, table: Table, width: int) -> tuple[list[pa.Array], pa.Array, pa.Array]:
+    """Row by row with the csv module: exact line numbers, malformed rows kept as issues."""
+    reader = csv.reader(io.StringIO(text, newline=""))
+    values: list[list[str | None]] = [[] for _ in range(width)]
+    lines: list[int] = []
+    issues: list[str | None] = []
+    previous = 0
+    try:
+        next(reader)
+        previous = reader.line_num
+        for record in reader:
+            start, previous = previous + 1, reader.line_num
+            if not record:
+                continue
+            lines.append(start)
+            if len(record) == width:
+                issues.append(None)
+                for i, value in enumerate(record):
+                    values[i].append(value if value != "" else None)
+                continue
+            issues.append(
+                f"{table.name}: line {start} has {len(record)} fields, expected {width} "
+                "(truncated, malformed or wrongly delimited row)"
+            )
+            for column in values:
+                column.append(None)
+    except csv.Error as exc:
+        line = previous + 1
+        lines.append(line)
+        issues.append(f"{table.name}: line {line} cannot be parsed as CSV ({exc}); the rest of the file is unread")
+        for column in values:
+            column.append(None)
+    arrays = [pa.array(column, pa.string()) for column in values]
+    return arrays, pa.array(lines, pa.int64()), pa.array(issues, pa.string())
+
+
+def read_csv_landing_file(table: Table, data: bytes) -> tuple[pa.Table, str | None]:
+    """A CSV landing file as text columns of the contract, plus a note for empty or header-only files."""
+    if data.startswith(_UTF8_BOM):
+        data = data[len(_UTF8_BOM) :]
+    if not data.strip():
+        return _empty_frame(table), "empty file"
+    bad_encoding_line = None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        bad_encoding_line = data.count(b"\n", 0, exc.start) + 1
+        data = data.decode("utf-8", errors="replace").encode("utf-8")
+    first_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
+    header = [name.strip() for name in next(csv.reader([first_line]))]
+    width = len(header)
+    fast = _read_csv_fast(data, width)
+    if fast is not None:
+        columns, lines = fast
+        issues = pa.nulls(len(lines), pa.string())
+    else:
+        columns, lines, issues = _read_csv_careful(data.decode("utf-8"), table, width)
+    rows = len(lines)
+    header_issue = check_header(table, header)
+    if header_issue:
+        issues = pa.array([header_issue] * rows, pa.string())
+    elif bad_encoding_line is not None and rows:
+        replaced = np.zeros(rows, dtype=bool)
+        for column in columns:
+            replaced |= pc.fill_null(pc.match_substring(column, "\ufffd"), False).to_numpy(zero_copy_only=False)
+        issues = pa.array(
+            [
+                f"{table.name}: line {line} is not valid UTF-8" if bad else None
+                for line, bad in zip(lines.to_pylist(), replaced, strict=True)
+            ],
+            pa.string(),
+        )
+    missing_optional = [c.name for c in table.columns if not c.required and c.name not in header]
+    if missing_optional and not header_issue:
+        LOGGER.warning("%s: optional columns %s are missing, loaded as null", table.name, missing_optional)
+    frame = _frame_from_columns(table, header, columns, lines, issues)
+    note = None
+    if rows == 0:
+        note = "header only" + (f"; {header_issue}" if header_issue else "")
+    elif bad_encoding_line is not None:
+        note = f"not valid UTF-8 from line {bad_encoding_line}"
+    elif header_issue:
+        note = header_issue
+    return frame, note
+
+
+def read_parquet_landing_file(table: Table, data: bytes) -> tuple[pa.Table, str | None]:
+    """A Parquet landing file as text columns of the contract (``_source_line`` is the row number)."""
+    try:
+        parsed = pq.read_table(io.BytesIO(data))
+    except (pa.ArrowException, OSError) as exc:
+        issue = f"{table.name}: unreadable Parquet file ({exc})"
+        frame = _frame_from_columns(table, [], [], pa.array([1], pa.int64()), pa.array([issue], pa.string()))
+        return frame, issue
+    header = parsed.column_names
+    columns = []
+    for i in range(parsed.num_columns):
+        column = pc.cast(parsed.column(i).combine_chunks(), pa.string())
+        columns.append(pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
+    rows = parsed.num_rows
+    lines = pa.array(np.arange(1, rows + 1, dtype=np.int64))
+    header_issue = check_header(table, header)
+    issues = pa.array([header_issue] * rows, pa.string())
+    frame = _frame_from_columns(table, header, columns, lines, issues)
+    note = "no rows" if rows == 0 else header_issue
+    return frame, note
+
+
+def read_landing_file(table: Table, path: Path, data: bytes) -> tuple[pa.Table, str | None]:
+    """One landing file (CSV or Parquet) as text columns of the contract."""
+    if path.suffix == ".parquet":
+        return read_parquet_landing_file(table, data)
+    return read_csv_landing_file(table, data)
+
+
+# --------------------------------------------------------------------------------------------------
+# warehouse tables
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def ensure_ingest_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create the ledger and every ``raw``/``quarantine`` table of the contract when missing."""
+    con.execute("create schema if not exists raw")
+    con.execute("create schema if not exists quarantine")
+    con.execute(
+        f"create table if not exists {LEDGER_TABLE} (source_file varchar, sha256 varchar, table_name varchar, "
+        "rows_loaded bigint, rows_rejected bigint, loaded_at timestamp, load_id varchar, note varchar)"
+    )
+    metadata = "_load_id varchar, _source_file varchar, _source_line bigint, _loaded_at timestamp"
+    for table in TABLES:
+        typed = ", ".join(f"{_quote(c.raw_name)} {_SQL_TYPES[c.type]}" for c in table.raw_columns)
+        text = ", ".join(f"{_quote(c.raw_name)} varchar" for c in table.raw_columns)
+        con.execute(f"create table if not exists raw.{_quote(table.name)} ({typed}, {metadata})")
+        con.execute(
+            f"create table if not exists quarantine.{_quote(table.name)} ({text}, _reason varchar, "
+            "_source_file varchar, _source_line bigint, _load_id varchar, _loaded_at timestamp)"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# checks, in SQL
+
+
+def _typed_sql(column: Column, text: str, salt: str) -> str:
+    trimmed = f"trim({text})"
+    if column.pii == "hash":
+        return hash_pii_sql(text, salt, pii_kind(column.name))
+    if column.type == "string":
+        return text
+    if column.type == "integer":
+        return f"case when regexp_full_match({trimmed}, '[+-]?[0-9]+') then try_cast({trimmed} as bigint) end"
+    if column.type == "decimal":
+        number = "[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]+)?"
+        return f"case when regexp_full_match({trimmed}, '{number}') then try_cast({trimmed} as double) end"
+    if column.type == "boolean":
+        true = ", ".join(map(_sql_string, _TRUE))
+        false = ", ".join(map(_sql_string, _FALSE))
+        return f"case when lower({trimmed}) in ({true}) then true when lower({trimmed}) in ({false}) then false end"
+    if column.type == "date":
+        return f"case when regexp_full_match({trimmed}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') then try_cast({trimmed} as date) end"
+    if column.type == "timestamp":
+        offset = "[0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]+)?)?(Z|[+-][0-9]{2}(:?[0-9]{2})?)$"
+        return (
+            f"case when regexp_matches({trimmed}, '{offset}') "
+            f"then timezone('UTC', try_cast({trimmed} as timestamptz)) else try_cast({trimmed} as timestamp) end"
+        )
+    raise ValueError(f"column {column.name!r} has unknown type {column.type!r}")
+
+
+def _shown_sql(column: Column, text: str, quoted: bool = True) -> str:
+    if column.pii != "none":
+        return "'<redacted>'"
+    shown = f"left({text}, {_MAX_SHOWN_VALUE})"
+    return f"'''' || {shown} || ''''" if quoted else shown
+
+
+def _reason_sqls(table: Table, column: Column, text: str, typed: str) -> list[str]:
+    label = _sql_string(f"{table.name}.{column.name}: ")
+    reasons = []
+    if column.required:
+        reasons.append(f"case when {text} is null then {label} || 'required value is missing' end")
+    if column.type != "string":
+        reasons.append(
+            f"case when {text} is not null and {typed} is null "
+            f"then {label} || {_shown_sql(column, text)} || ' is not {_TYPE_NAMES[column.type]}' end"
+        )
+    if column.enum:
+        allowed = ", ".join(map(_sql_string, column.enum))
+        reasons.append(
+            f"case when {typed} not in ({allowed}) then {label} || {_shown_sql(column, text)} "
+            f"|| {_sql_string(' is not one of ' + ', '.join(column.enum))} end"
+        )
+    if column.min is not None:
+        reasons.append(
+            f"case when {typed} < {column.min!r} then {label} || {_shown_sql(column, f'trim({text})', quoted=False)} "
+            f"|| ' is below minimum {column.min:g}' end"
+        )
+    if column.max is not None:
+        reasons.append(
+            f"case when {typed} > {column.max!r} then {label} || {_shown_sql(column, f'trim({text})', quoted=False)} "
+            f"|| ' is above maximum {column.max:g}' end"
+        )
+    if column.references:
+        parent, parent_column = column.references.split(".")
+        entity = parent_column.removesuffix("_id")
+        reasons.append(
+            f"case when {typed} is not null and {typed} not in "
+            f"(select {_quote(parent_column)} from raw.{_quote(parent)} where {_quote(parent_column)} is not null) "
+            f"then {label} || 'unknown {entity} ' || {_shown_sql(column, text)} end"
+        )
+    return reasons
+
+
+def _text_name(column: Column) -> str:
+    return f"_text__{column.name}"
+
+
+def _check_rows_sql(table: Table, salt: str) -> str:
+    """SQL building ``_ingest_checked``: typed columns, original text and the row's reasons."""
+    selects = []
+    reasons = []
+    for column in table.raw_columns:
+        text = f"l.{_quote(column.name)}"
+        typed = _typed_sql(column, text, salt)
+        selects.append(f"{typed} as {_quote(column.raw_name)}")
+        selects.append(f"{text} as {_quote(_text_name(column))}")
+        reasons += _reason_sqls(table, column, text, typed)
+    reason_list = ", ".join(reasons) if reasons else "null"
+    return (
+        "create or replace temp table _ingest_checked as select "
+        f"l.{_FILE_ORDER}, f.source_file as _source_file, l.{_LINE}, "
+        f"coalesce(l.{_ISSUE}, nullif(concat_ws('; ', {reason_list}), '')) as _reason, "
+        + ", ".join(selects)
+        + f" from _ingest_landing as l join _ingest_files as f on f.{_FILE_ORDER} = l.{_FILE_ORDER}"
+    )
+
+
+def _resolve_keys_sql(table: Table) -> str:
+    """SQL building ``_ingest_final``: each row's outcome (load, reject, superseded) and final reason."""
+    keys = [_quote(c) for c in table.key]
+    key_label = ",".join(table.key)
+    key_shown = " || ''',''' || ".join(f"cast(c.{k} as varchar)" for k in keys)
+    duplicate = f"{_sql_string(f'{table.name}.{key_label}: duplicate key ')} || '''' || {key_shown} || ''''"
+    on_key = " and ".join(f"o.{k} = c.{k}" for k in keys)
+    partition = ", ".join(f"c.{k}" for k in keys)
+    if table.version_column:
+        version = _quote(table.version_column)
+        order = f"c.{version} desc, c.{_FILE_ORDER} desc, c.{_LINE} desc"
+        existing = f"(select {', '.join(keys)}, {version} as _old_version, _source_file as _old_file from raw.{_quote(table.name)})"
+        outcome = (
+            "case when c._reason is not null then 'reject' "
+            "when c._rank > 1 and c._source_file = c._winner_file then 'reject' "
+            "when c._rank > 1 then 'superseded' "
+            f"when o._old_version > c.{version} then 'superseded' "
+            f"when o._old_version = c.{version} and o._old_file > c._source_file then 'superseded' "
+            "else 'load' end"
+        )
+        reason = (
+            "case when c._reason is not null then c._reason "
+            f"when c._rank > 1 and c._source_file = c._winner_file then {duplicate} || ' (kept line ' "
+            "|| c._winner_line || ')' end"
+        )
+    else:
+        order = f"c.{_FILE_ORDER}, c.{_LINE}"
+        existing = f"(select {', '.join(keys)}, _source_file as _old_file, _source_line as _old_line from raw.{_quote(table.name)})"
+        outcome = (
+            "case when c._reason is not null or c._rank > 1 or o._old_file is not null then 'reject' else 'load' end"
+        )
+        reason = (
+            "case when c._reason is not null then c._reason "
+            f"when c._rank > 1 then {duplicate} || ' (first copy in ' || c._winner_file || ' line ' || c._winner_line || ')' "
+            f"when o._old_file is not null then {duplicate} || ' (already loaded from ' || o._old_file "
+            "|| ' line ' || o._old_line || ')' end"
+        )
+    window = f"over (partition by c._reason is null, {partition} order by {order})"
+    return f"""
+        create or replace temp table _ingest_final as
+        with ranked as (
+            select c.*, row_number() {window} as _rank,
+                first_value(c._source_file) {window} as _winner_file,
+                first_value(c.{_LINE}) {window} as _winner_line
+            from _ingest_checked as c
+        )
+        select c.* exclude (_reason, _rank, _winner_file, _winner_line), {outcome} as _outcome, {reason} as _reason
+        from ranked as c left join {existing} as o on {on_key}
+    """
+
+
+def _quarantine_select_sql(table: Table, salt: str, where: str) -> str:
+    columns = []
+    for column in table.raw_columns:
+        text = _quote(_text_name(column))
+        value = hash_pii_sql(text, salt, pii_kind(column.name)) if column.pii == "hash" else text
+        columns.append(f"{value} as {_quote(column.raw_name)}")
+    return (
+        f"select {', '.join(columns)}, _reason, _source_file, {_LINE}, "
+        f"$load_id as _load_id, $loaded_at as _loaded_at from _ingest_final where {where} "
+        f"order by {_FILE_ORDER}, {_LINE}"
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# one table
+
+
+@dataclass
+class _Batch:
+    table: Table
+    frames: list[LandingFrame]
+    skipped: int
+
+
+def _hash_and_read(
+    table: Table, path: Path, landing_dir: Path, known: set[str]
+) -> tuple[str, str, LandingFrame | None]:
+    data = path.read_bytes()
+    digest = hashlib.sha256(data).hexdigest()
+    relative = path.relative_to(landing_dir).as_posix()
+    if digest in known:
+        return relative, digest, None
+    frame, note = read_landing_file(table, path, data)
+    return relative, digest, LandingFrame(relative, digest, frame, note)
+
+
+def read_new_files(table: Table, paths: list[Path], landing_dir: Path, known: set[str], workers: int) -> _Batch:
+    """Read the files of ``table`` whose checksum is not in ``known`` (which gains them)."""
+    frames: list[LandingFrame] = []
+    skipped = 0
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = pool.map(lambda p: _hash_and_read(table, p, landing_dir, known), paths)
+        for done, (relative, digest, landed) in enumerate(results, start=1):
+            if landed is None or digest in known:
+                if landed is not None:
+                    LOGGER.info("skipping %s: same content as a file already read in this run", relative)
+                skipped += 1
+            else:
+                known.add(digest)
+                frames.append(landed)
+                if landed.note:
+                    LOGGER.warning("%s: %s", relative, landed.note)
+            if done % _PROGRESS_EVERY_FILES == 0:
+                LOGGER.info("%s: read %d/%d files", table.name, done, len(paths))
+    return _Batch(table, frames, skipped)
+
+
+def _load_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch: _Batch,
+    load_id: str,
+    loaded_at: datetime,
+    salt: str,
+    max_rejected_share: float,
+) -> TableLoad:
+    table = batch.table
+    name = _quote(table.name)
+    parts = []
+    for order, landed in enumerate(batch.frames):
+        rows = landed.frame.num_rows
+        parts.append(landed.frame.append_column(_FILE_ORDER, pa.array(np.full(rows, order, dtype=np.int32))))
+    landing = pa.concat_tables(parts) if parts else None
+    files = pa.table(
+        {
+            _FILE_ORDER: pa.array(range(len(batch.frames)), pa.int32()),
+            "source_file": [f.relative for f in batch.frames],
+        }
+    )
+    params = {"load_id": load_id, "loaded_at": loaded_at}
+    con.register(
+        "_ingest_landing",
+        landing if landing is not None else _empty_frame(table).append_column(_FILE_ORDER, pa.array([], pa.int32())),
+    )
+    con.register("_ingest_files", files)
+    try:
+        con.execute(_check_rows_sql(table, salt))
+        con.execute(_resolve_keys_sql(table))
+        per_file = con.execute(
+            "select _source_file, count(*) filter (where _outcome <> 'reject'), "
+            "count(*) filter (where _outcome = 'reject'), count(*) filter (where _outcome = 'superseded') "
+            "from _ingest_final group by 1"
+        ).fetchall()
+        counts = {row[0]: row[1:] for row in per_file}
+        failing = [
+            (file, loaded, rejected)
+            for file, (loaded, rejected, _) in counts.items()
+            if rejected / (loaded + rejected) > max_rejected_share
+        ]
+        if failing:
+            raise _rejection_error(con, table, failing, max_rejected_share, salt, params)
+        con.execute(
+            f"delete from quarantine.{name} where _source_file in (select source_file from _ingest_files) "
+            f"and _load_id not in (select load_id from {LEDGER_TABLE})"
+        )
+        con.execute(
+            f"insert into quarantine.{name} by name " + _quarantine_select_sql(table, salt, "_outcome = 'reject'"),
+            params,
+        )
+        raw_columns = ", ".join(_quote(c.raw_name) for c in table.raw_columns)
+        if table.version_column:
+            on_key = " and ".join(f"raw.{name}.{_quote(k)} = n.{_quote(k)}" for k in table.key)
+            keys = ", ".join(_quote(k) for k in table.key)
+            con.execute(
+                f"delete from raw.{name} using (select {keys} from _ingest_final where _outcome = 'load') as n "
+                f"where {on_key}"
+            )
+        con.execute(
+            f"insert into raw.{name} ({raw_columns}, {', '.join(METADATA_COLUMNS)}) "
+            f"select {raw_columns}, $load_id, _source_file, {_LINE}, $loaded_at from _ingest_final "
+            "where _outcome = 'load'",
+            params,
+        )
+        ledger_rows = [
+            (
+                f.relative,
+                f.sha256,
+                table.name,
+                counts.get(f.relative, (0, 0, 0))[0],
+                counts.get(f.relative, (0, 0, 0))[1],
+                loaded_at,
+                load_id,
+                f.note,
+            )
+            for f in batch.frames
+        ]
+        if ledger_rows:
+            con.executemany(f"insert into {LEDGER_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)", ledger_rows)
+    finally:
+        with suppress(duckdb.Error):
+            con.unregister("_ingest_landing")
+            con.unregister("_ingest_files")
+    loaded = sum(c[0] for c in counts.values())
+    return TableLoad(
+        files=len(batch.frames),
+        rows_loaded=loaded,
+        rows_rejected=sum(c[1] for c in counts.values()),
+        rows_superseded=sum(c[2] for c in counts.values()),
+    )
+
+
+def _rejection_error(
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    failing: list[tuple[str, int, int]],
+    max_rejected_share: float,
+    salt: str,
+    params: dict[str, object],
+) -> IngestError:
+    failures: list[dict[str, object]] = []
+    lines = []
+    for file, loaded, rejected in sorted(failing):
+        total = loaded + rejected
+        reasons = con.execute(
+            f"select {_LINE}, _reason from _ingest_final where _source_file = ? and _outcome = 'reject' "
+            f"order by {_LINE} limit 3",
+            [file],
+        ).fetchall()
+        evidence = con.sql(
+            _quarantine_select_sql(table, salt, "_outcome = 'reject' and _source_file = $file"),
+            params={**params, "file": file},
+        ).to_arrow_table()
+        failures.append(
+            {"table": table.name, "file": file, "rejected": rejected, "rows": total, "quarantine": evidence}
+        )
+        shown = "; ".join(f"line {line}: {reason}" for line, reason in reasons)
+        lines.append(
+            f"{file}: {rejected} of {total} rows rejected (share {rejected / total:.2f}); first reasons: {shown}"
+        )
+    message = (
+        f"ingest rolled back: {len(failing)} {table.name} file(s) over the rejected-share limit "
+        f"{max_rejected_share:.2f}:\n  " + "\n  ".join(lines)
+    )
+    return IngestError(message, failures)
+
+
+def _keep_rejection_evidence(con: duckdb.DuckDBPyConnection, error: IngestError) -> None:
+    """Commit the quarantine rows of the files that failed, replacing those of earlier failed tries."""
+    with transaction(con):
+        for failure in error.failures:
+            table = _quote(str(failure["table"]))
+            con.execute(
+                f"delete from quarantine.{table} where _source_file = ? "
+                f"and _load_id not in (select load_id from {LEDGER_TABLE})",
+                [failure["file"]],
+            )
+            con.register("_ingest_evidence", failure["quarantine"])
+            try:
+                con.execute(f"insert into quarantine.{table} by name select * from _ingest_evidence")
+            finally:
+                con.unregister("_ingest_evidence")
+            failure.pop("quarantine")
+
+
+# --------------------------------------------------------------------------------------------------
+# the run
+
+
+def new_load_id(now: datetime) -> str:
+    """A sortable, unique id for one ingest run."""
+    return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+
+
+def ingest(
+    landing_dir: Path | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
+    max_rejected_share: float = 0.5,
+) -> IngestSummary:
+    """Load every landing file not yet loaded into raw.*, bad rows to quarantine.*; returns a summary."""
+    started = time.perf_counter()
+    settings = get_settings()
+    landing_dir = Path(landing_dir or settings.landing_dir).resolve()
+    own_connection = con is None
+    con = con or connect()
+    loaded_at = datetime.now(UTC).replace(tzinfo=None)
+    summary = IngestSummary(load_id=new_load_id(loaded_at), landing_dir=str(landing_dir))
+    workers = max(1, min(4, os.cpu_count() or 1))
+    try:
+        found = find_landing_files(landing_dir)
+        summary.files_found = sum(len(paths) for paths in found.values())
+        con.execute("set enable_progress_bar = false")
+        ensure_ingest_tables(con)
+        known = {row[0] for row in con.execute(f"select sha256 from {LEDGER_TABLE}").fetchall()}
+        ordered = [t for t in tables_in_load_order() if found.get(t.name)]
+        LOGGER.info(
+            "ingest %s: %d files in %d tables under %s", summary.load_id, summary.files_found, len(ordered), landing_dir
+        )
+        try:
+            with transaction(con):
+                for i, table in enumerate(ordered, start=1):
+                    batch = read_new_files(table, found[table.name], landing_dir, known, workers)
+                    summary.files_skipped += batch.skipped
+                    if not batch.frames:
+                        LOGGER.info(
+                            "table %d/%d %s: no new files (%d skipped)", i, len(ordered), table.name, batch.skipped
+                        )
+                        continue
+                    load = _load_batch(con, batch, summary.load_id, loaded_at, settings.pii_salt, max_rejected_share)
+                    summary.tables[table.name] = load
+                    LOGGER.info(
+                        "table %d/%d %s: %d new files (%d skipped), %d rows loaded, %d rejected, %d superseded",
+                        i,
+                        len(ordered),
+                        table.name,
+                        load.files,
+                        batch.skipped,
+                        load.rows_loaded,
+                        load.rows_rejected,
+                        load.rows_superseded,
+                    )
+        except IngestError as error:
+            _keep_rejection_evidence(con, error)
+            LOGGER.error("%s", error)
+            raise
+    finally:
+        if own_connection:
+            con.close()
+    summary.seconds = time.perf_counter() - started
+    LOGGER.info(
+        "ingest %s done in %.1f s: %d files loaded, %d skipped, %d rows loaded, %d rejected",
+        summary.load_id,
+        summary.seconds,
+        summary.files_loaded,
+        summary.files_skipped,
+        summary.rows_loaded,
+        summary.rows_rejected,
+    )
+    return summary
