@@ -1,0 +1,9 @@
+{#- Models land in the schema their folder names (staging, intermediate, marts), not dbt's
+    `<target schema>_<custom schema>` default; without a custom schema they use the target's. -#}
+{% macro generate_schema_name(custom_schema_name, node) -%}
+    {%- if custom_schema_name is none -%}
+        {{ target.schema }}
+    {%- else -%}
+        {{ custom_schema_name | trim }}
+    {%- endif -%}
+{%- endmacro %}

@@ -1,0 +1,28 @@
+with
+
+source as (
+
+    select * from {{ source('community', 'activities') }}
+
+),
+
+renamed as (
+
+    select
+        activity_id,
+        customer_id,
+        lower(trim(activity_type)) as activity_type,
+        cast(occurred_at as timestamp) as occurred_at,
+        _loaded_at as loaded_at,
+    from source
+
+),
+
+final as (
+
+    select * from renamed
+    qualify row_number() over (partition by activity_id order by loaded_at desc) = 1
+
+)
+
+select * from final

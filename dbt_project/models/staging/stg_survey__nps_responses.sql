@@ -1,0 +1,28 @@
+with
+
+source as (
+
+    select * from {{ source('survey', 'nps_responses') }}
+
+),
+
+renamed as (
+
+    select
+        survey_id,
+        customer_id,
+        cast(answered_at as timestamp) as answered_at,
+        cast(score as bigint) as nps_score,
+        _loaded_at as loaded_at,
+    from source
+
+),
+
+final as (
+
+    select * from renamed
+    qualify row_number() over (partition by survey_id order by loaded_at desc) = 1
+
+)
+
+select * from final

@@ -1,0 +1,58 @@
+"""The committed dbt sources file is generated from the contract, and the dbt wrapper's pure parts."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+import yaml
+
+from rapport.contract import TABLES
+from rapport.settings import get_settings
+from rapport.transform import (
+    LOAD_METADATA_COLUMNS,
+    SOURCE_ENTITIES,
+    dbt_vars,
+    render_sources_yml,
+    sources_yml_path,
+    staging_model_name,
+)
+
+
+def test_committed_sources_yml_equals_generated():
+    committed = sources_yml_path().read_text(encoding="utf-8")
+    assert committed == render_sources_yml(), "run rapport.transform.write_sources_yml() and commit the result"
+
+
+def test_sources_cover_every_raw_column_of_the_contract():
+    definition = yaml.safe_load(render_sources_yml())
+    tables = {t["identifier"]: t for source in definition["sources"] for t in source["tables"]}
+    assert set(tables) == {t.name for t in TABLES}
+    for table in TABLES:
+        names = [c["name"] for c in tables[table.name]["columns"]]
+        assert names == [c.raw_name for c in table.raw_columns] + [n for n, _, _ in LOAD_METADATA_COLUMNS]
+        assert not any(c.name in names for c in table.columns if c.pii == "drop")
+    for source in definition["sources"]:
+        assert source["schema"] == "raw"
+        assert source["config"]["loaded_at_field"] == "_loaded_at"
+        assert "freshness" in source["config"]
+
+
+def test_every_contract_table_has_a_staging_model():
+    staging = get_settings().dbt_project_dir / "models" / "staging"
+    for table in TABLES:
+        assert (staging / f"{staging_model_name(table.name)}.sql").is_file(), table.name
+    assert len({staging_model_name(t) for t in SOURCE_ENTITIES}) == len(SOURCE_ENTITIES)
+
+
+def test_dbt_vars_default_cutoff_is_the_as_of_date(monkeypatch):
+    monkeypatch.setenv("RAPPORT_CHURN_HORIZON_DAYS", "60")
+    variables = dbt_vars(date(2026, 11, 1))
+    assert variables == {"as_of_date": "2026-11-01", "feature_cutoffs": ["2026-11-01"], "churn_horizon_days": 60}
+    cutoffs = dbt_vars(date(2026, 11, 1), [date(2026, 6, 1), date(2026, 3, 1), date(2026, 6, 1)])["feature_cutoffs"]
+    assert cutoffs == ["2026-03-01", "2026-06-01"]
+
+
+def test_dbt_vars_reject_cutoffs_after_the_as_of_date():
+    with pytest.raises(ValueError, match="after the as-of date"):
+        dbt_vars(date(2026, 11, 1), [date(2026, 12, 1)])
