@@ -18,6 +18,16 @@ from typing import Literal
 ColumnType = Literal["string", "integer", "decimal", "boolean", "date", "timestamp"]
 PiiClass = Literal["none", "hash", "drop"]
 
+# How each contract type is stored in the warehouse (raw.* and the dbt sources).
+SQL_TYPES: dict[str, str] = {
+    "string": "varchar",
+    "integer": "bigint",
+    "decimal": "double",
+    "boolean": "boolean",
+    "date": "date",
+    "timestamp": "timestamp",
+}
+
 
 @dataclass(frozen=True)
 class Column:
@@ -105,7 +115,9 @@ TABLES: tuple[Table, ...] = (
             Column("street_address", "string", "Street and number.", required=False, pii="drop"),
             Column("postal_code", "string", "Postal code (area only).", required=False),
             Column("birth_year", "integer", "Year of birth.", required=False, min=1900, max=2015),
-            Column("gender", "string", "Self-declared gender.", required=False, enum=("female", "male", "other", "unknown")),
+            Column(
+                "gender", "string", "Self-declared gender.", required=False, enum=("female", "male", "other", "unknown")
+            ),
             Column("signup_at", "timestamp", "When the customer registered (UTC)."),
             Column("signup_channel", "string", "Where the customer registered.", enum=CHANNELS),
             Column("loyalty_card_id", "string", "Loyalty card number, scanned in stores.", required=False),
@@ -121,7 +133,12 @@ TABLES: tuple[Table, ...] = (
             Column("consent_id", "string", "Consent event id."),
             _customer_id(),
             Column("purpose", "string", "What the data may be used for.", enum=CONSENT_PURPOSES),
-            Column("channel", "string", "Contact channel the consent covers ('all' for non-contact purposes).", enum=(*CONTACT_CHANNELS, "all")),
+            Column(
+                "channel",
+                "string",
+                "Contact channel the consent covers ('all' for non-contact purposes).",
+                enum=(*CONTACT_CHANNELS, "all"),
+            ),
             Column("is_granted", "boolean", "True when granted, false when withdrawn."),
             Column("recorded_at", "timestamp", "When the customer gave or withdrew consent (UTC)."),
         ),
@@ -157,7 +174,9 @@ TABLES: tuple[Table, ...] = (
             Column("order_total", "decimal", "Amount paid after discounts.", min=0),
             Column("discount_amount", "decimal", "Discount granted.", min=0),
             Column("status", "string", "Order status.", enum=("completed", "returned", "cancelled")),
-            Column("offer_id", "string", "Offer redeemed with this order.", required=False, references="offers.offer_id"),
+            Column(
+                "offer_id", "string", "Offer redeemed with this order.", required=False, references="offers.offer_id"
+            ),
             Column("updated_at", "timestamp", "When this version was written (UTC)."),
         ),
     ),
@@ -184,7 +203,12 @@ TABLES: tuple[Table, ...] = (
             Column("event_id", "string", "Event id."),
             Column("device_id", "string", "Browser cookie id."),
             _customer_id(required=False, description="Set once the visitor has logged in."),
-            Column("event_type", "string", "What happened.", enum=("page_view", "product_view", "add_to_cart", "search", "login", "content_view")),
+            Column(
+                "event_type",
+                "string",
+                "What happened.",
+                enum=("page_view", "product_view", "add_to_cart", "search", "login", "content_view"),
+            ),
             Column("product_id", "string", "Product concerned.", required=False),
             Column("occurred_at", "timestamp", "When (UTC)."),
         ),
@@ -199,7 +223,12 @@ TABLES: tuple[Table, ...] = (
             Column("device_id", "string", "App installation id."),
             _customer_id(required=False, description="Set once the user has logged in."),
             Column("platform", "string", "Mobile platform.", enum=("ios", "android")),
-            Column("event_type", "string", "What happened.", enum=("screen_view", "product_view", "add_to_cart", "search", "login", "push_open")),
+            Column(
+                "event_type",
+                "string",
+                "What happened.",
+                enum=("screen_view", "product_view", "add_to_cart", "search", "login", "push_open"),
+            ),
             Column("product_id", "string", "Product concerned.", required=False),
             Column("occurred_at", "timestamp", "When (UTC)."),
         ),
@@ -226,7 +255,12 @@ TABLES: tuple[Table, ...] = (
             Column("contact_id", "string", "Contact id."),
             Column("phone", "string", "Caller's phone number (E.164).", pii="hash"),
             Column("contacted_at", "timestamp", "When (UTC)."),
-            Column("reason", "string", "Why the customer called.", enum=("question", "order_issue", "complaint", "return", "cancellation")),
+            Column(
+                "reason",
+                "string",
+                "Why the customer called.",
+                enum=("question", "order_issue", "complaint", "return", "cancellation"),
+            ),
             Column("is_resolved", "boolean", "Resolved in the first contact."),
             Column("handle_seconds", "integer", "Handling time.", min=0, max=36000),
         ),
@@ -240,7 +274,12 @@ TABLES: tuple[Table, ...] = (
             Column("interaction_id", "string", "Interaction id."),
             _customer_id(),
             Column("channel", "string", "Channel.", enum=("email", "sms", "social")),
-            Column("interaction_type", "string", "What happened.", enum=("sent", "opened", "clicked", "unsubscribed", "liked", "shared", "commented")),
+            Column(
+                "interaction_type",
+                "string",
+                "What happened.",
+                enum=("sent", "opened", "clicked", "unsubscribed", "liked", "shared", "commented"),
+            ),
             Column("campaign_id", "string", "Campaign that sent the message.", required=False),
             Column("occurred_at", "timestamp", "When (UTC)."),
         ),
@@ -253,7 +292,9 @@ TABLES: tuple[Table, ...] = (
         columns=(
             Column("activity_id", "string", "Activity id."),
             _customer_id(),
-            Column("activity_type", "string", "What the member did.", enum=("post", "comment", "like", "event_attendance")),
+            Column(
+                "activity_type", "string", "What the member did.", enum=("post", "comment", "like", "event_attendance")
+            ),
             Column("occurred_at", "timestamp", "When (UTC)."),
         ),
     ),

@@ -49,7 +49,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from rapport.contract import TABLES, TABLES_BY_NAME, Column, Table
+from rapport.contract import SQL_TYPES, TABLES, TABLES_BY_NAME, Column, Table
 from rapport.pii import hash_pii_sql, pii_kind
 from rapport.settings import get_settings
 from rapport.warehouse import connect, transaction
@@ -60,14 +60,6 @@ LEDGER_TABLE = "raw._load_ledger"
 LANDING_EXTENSIONS = (".csv", ".parquet")
 METADATA_COLUMNS = ("_load_id", "_source_file", "_source_line", "_loaded_at")
 
-_SQL_TYPES = {
-    "string": "varchar",
-    "integer": "bigint",
-    "decimal": "double",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
-}
 _TYPE_NAMES = {
     "integer": "an integer",
     "decimal": "a decimal number",
@@ -406,7 +398,7 @@ def ensure_ingest_tables(con: duckdb.DuckDBPyConnection) -> None:
     )
     metadata = "_load_id varchar, _source_file varchar, _source_line bigint, _loaded_at timestamp"
     for table in TABLES:
-        typed = ", ".join(f"{_quote(c.raw_name)} {_SQL_TYPES[c.type]}" for c in table.raw_columns)
+        typed = ", ".join(f"{_quote(c.raw_name)} {SQL_TYPES[c.type]}" for c in table.raw_columns)
         text = ", ".join(f"{_quote(c.raw_name)} varchar" for c in table.raw_columns)
         con.execute(f"create table if not exists raw.{_quote(table.name)} ({typed}, {metadata})")
         con.execute(

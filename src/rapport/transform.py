@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from rapport.contract import TABLES, Column, Table
+from rapport.contract import SQL_TYPES, TABLES, Column, Table
 from rapport.settings import get_settings
 
 # contract table -> (dbt source name, entity); staging model = stg_<source>__<entity>
@@ -54,15 +54,6 @@ SOURCE_DESCRIPTIONS: dict[str, str] = {
     "community": "Brand community platform.",
     "survey": "Survey tool (NPS).",
     "loyalty": "Loyalty programme.",
-}
-
-RAW_TYPES: dict[str, str] = {
-    "string": "varchar",
-    "integer": "bigint",
-    "decimal": "double",
-    "boolean": "boolean",
-    "date": "date",
-    "timestamp": "timestamp",
 }
 
 LOAD_METADATA_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -108,7 +99,7 @@ def _source_column(column: Column) -> dict[str, Any]:
     description = column.description
     if column.pii == "hash":
         description = f"{description} Salted SHA-256 hash of the value (personal data)."
-    return {"name": column.raw_name, "description": description, "data_type": RAW_TYPES[column.type]}
+    return {"name": column.raw_name, "description": description, "data_type": SQL_TYPES[column.type]}
 
 
 def _source_table(table: Table) -> dict[str, Any]:

@@ -33,9 +33,7 @@ def test_raw_tables_hold_every_landing_row(pipeline_run, warehouse_con):
 
 def test_customer_360_has_one_row_per_customer_signed_up_before_as_of(pipeline_run, warehouse_con):
     as_of = pipeline_run["as_of"]
-    expected = warehouse_con.execute(
-        "select count(*) from raw.customers where signup_at < ?", [as_of]
-    ).fetchone()[0]
+    expected = warehouse_con.execute("select count(*) from raw.customers where signup_at < ?", [as_of]).fetchone()[0]
     rows, distinct = warehouse_con.execute(
         "select count(*), count(distinct customer_id) from marts.customer_360"
     ).fetchone()
@@ -61,7 +59,9 @@ def test_score_tables_are_stamped_with_model_version_and_run(pipeline_run, wareh
         ).fetchone()
         assert rows > 0, table
         assert versions == 1 and runs == 1, (table, versions, runs)
-    low, high = warehouse_con.execute("select min(churn_probability), max(churn_probability) from ml.churn_scores").fetchone()
+    low, high = warehouse_con.execute(
+        "select min(churn_probability), max(churn_probability) from ml.churn_scores"
+    ).fetchone()
     assert 0 <= low <= high <= 1
 
 

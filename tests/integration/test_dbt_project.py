@@ -8,8 +8,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from rapport.contract import TABLES
-from rapport.transform import RAW_TYPES, build
+from rapport.contract import SQL_TYPES, TABLES
+from rapport.transform import build
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,7 +27,7 @@ def create_raw_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Create every ``raw.*`` table of the contract, typed, with load metadata."""
     con.execute("create schema if not exists raw")
     for table in TABLES:
-        columns = [f"{c.raw_name} {RAW_TYPES[c.type]}" for c in table.raw_columns]
+        columns = [f"{c.raw_name} {SQL_TYPES[c.type]}" for c in table.raw_columns]
         columns += ["_load_id varchar", "_source_file varchar", "_source_line bigint", "_loaded_at timestamp"]
         con.execute(f"create or replace table raw.{table.name} ({', '.join(columns)})")
 
