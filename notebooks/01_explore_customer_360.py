@@ -62,7 +62,9 @@ print(risk.to_string(index=False))
 # ## Sentiment of reviews
 
 # %%
-sentiment = bi.execute("select label, count(*) as reviews, round(avg(score), 3) as avg_score "
-                       "from ml.review_sentiment group by 1 order by 1").df()
+sentiment = bi.execute(
+    "select label, count(*) as reviews, round(avg(score), 3) as avg_score "
+    "from ml.review_sentiment group by 1 order by 1"
+).df()
 print(sentiment.to_string(index=False))
 bi.close()

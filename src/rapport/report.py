@@ -23,7 +23,9 @@ def _query(con, sql: str, table: str) -> pd.DataFrame | None:
 
 
 def _figure_html(fig, first: list[bool]) -> str:
-    fig.update_layout(template="plotly_white", colorway=PALETTE, margin={"l": 40, "r": 20, "t": 50, "b": 40}, height=360)
+    fig.update_layout(
+        template="plotly_white", colorway=PALETTE, margin={"l": 40, "r": 20, "t": 50, "b": 40}, height=360
+    )
     include = "inline" if first[0] else False
     first[0] = False
     return fig.to_html(full_html=False, include_plotlyjs=include)
@@ -45,8 +47,13 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
             "marts.customer_360",
         )
         if segments is not None and len(segments):
-            fig = px.bar(segments, x="rfm_segment", y="customers", title="Customers per RFM segment",
-                         labels={"rfm_segment": "RFM segment", "customers": "customers"})
+            fig = px.bar(
+                segments,
+                x="rfm_segment",
+                y="customers",
+                title="Customers per RFM segment",
+                labels={"rfm_segment": "RFM segment", "customers": "customers"},
+            )
             sections.append(_section("Segments", _figure_html(fig, first) + _table(segments)))
         churn = _query(
             con,
@@ -54,17 +61,28 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
             "ml.churn_scores",
         )
         if churn is not None and len(churn):
-            fig = px.histogram(churn, x="churn_probability", nbins=20, color="risk_band",
-                               title=f"Churn risk distribution (model version {churn['model_version'].iloc[0]})",
-                               labels={"churn_probability": "probability of no purchase in 90 days"})
+            fig = px.histogram(
+                churn,
+                x="churn_probability",
+                nbins=20,
+                color="risk_band",
+                title=f"Churn risk distribution (model version {churn['model_version'].iloc[0]})",
+                labels={"churn_probability": "probability of no purchase in 90 days"},
+            )
             top = con.execute(
                 "select s.customer_id, round(s.churn_probability, 3) as churn_probability, c.rfm_segment, "
                 "c.recency_days, round(c.monetary_365d, 0) as monetary_365d from ml.churn_scores s "
                 "join marts.customer_360 c using (customer_id) "
                 f"where s.as_of_date = '{as_of}' order by s.churn_probability * c.monetary_365d desc limit 10"
             ).df()
-            sections.append(_section("Churn risk", _figure_html(fig, first)
-                                     + "<h3>At-risk customers worth a call (risk × 12-month spend)</h3>" + _table(top)))
+            sections.append(
+                _section(
+                    "Churn risk",
+                    _figure_html(fig, first)
+                    + "<h3>At-risk customers worth a call (risk × 12-month spend)</h3>"
+                    + _table(top),
+                )
+            )
         offers = _query(
             con,
             "select offer_id, channel, count(*) as customers, round(avg(expected_value), 2) as avg_expected_value "
@@ -72,8 +90,14 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
             "ml.offer_recommendations",
         )
         if offers is not None and len(offers):
-            fig = px.bar(offers, x="offer_id", y="customers", color="channel", title="Next best offer (rank 1)",
-                         labels={"offer_id": "offer", "customers": "customers"})
+            fig = px.bar(
+                offers,
+                x="offer_id",
+                y="customers",
+                color="channel",
+                title="Next best offer (rank 1)",
+                labels={"offer_id": "offer", "customers": "customers"},
+            )
             sections.append(_section("Next best offers", _figure_html(fig, first) + _table(offers)))
         sentiment = _query(
             con,
@@ -83,9 +107,15 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
             "ml.review_sentiment",
         )
         if sentiment is not None and len(sentiment):
-            fig = px.bar(sentiment, x="month", y="reviews", color="label", title="Review sentiment per month",
-                         labels={"month": "month", "reviews": "reviews"},
-                         color_discrete_map={"negative": PALETTE[3], "neutral": PALETTE[1], "positive": PALETTE[0]})
+            fig = px.bar(
+                sentiment,
+                x="month",
+                y="reviews",
+                color="label",
+                title="Review sentiment per month",
+                labels={"month": "month", "reviews": "reviews"},
+                color_discrete_map={"negative": PALETTE[3], "neutral": PALETTE[1], "positive": PALETTE[0]},
+            )
             sections.append(_section("Review sentiment", _figure_html(fig, first)))
         gates = _query(
             con,
@@ -94,8 +124,12 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
             "ops.gate_results",
         )
         if gates is not None:
-            sections.append(_section("Data quality gates", _table(gates)
-                                     + f"<p>Data Docs: <code>{html.escape(str(settings.quality_dir))}</code></p>"))
+            sections.append(
+                _section(
+                    "Data quality gates",
+                    _table(gates) + f"<p>Data Docs: <code>{html.escape(str(settings.quality_dir))}</code></p>",
+                )
+            )
         counts = pd.DataFrame(
             sorted(warehouse.row_counts(con, ("raw", "marts", "ml")).items()), columns=["table", "rows"]
         )

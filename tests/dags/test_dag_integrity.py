@@ -53,8 +53,18 @@ def test_pipeline_dag_wires_every_stage_in_order():
     from rapport.airflow_run import load_dag
 
     dag = load_dag()
-    order = ["ingest", "validate_raw_orders", "transform", "validate_customer_360", "train_churn", "promote_churn",
-             "score_churn", "validate_scores", "publish", "report"]
+    order = [
+        "ingest",
+        "validate_raw_orders",
+        "transform",
+        "validate_customer_360",
+        "train_churn",
+        "promote_churn",
+        "score_churn",
+        "validate_scores",
+        "publish",
+        "report",
+    ]
     for upstream, downstream in zip(order, order[1:], strict=False):
         assert downstream in dag.get_task(upstream).get_direct_relative_ids(upstream=False) or (
             upstream in dag.get_task(downstream).get_flat_relative_ids(upstream=True)
