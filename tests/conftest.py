@@ -12,7 +12,8 @@ from pathlib import Path
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="rapport-test-"))
 os.environ["RAPPORT_HOME"] = str(SESSION_HOME)
-os.environ.setdefault("RAPPORT_SENTIMENT_TRAIN_SIZE", "300")
+os.environ.setdefault("RAPPORT_SENTIMENT_TRAIN_SIZE", "600")
+os.environ.setdefault("RAPPORT_SENTIMENT_EVAL_SIZE", "300")
 
 from rapport.orchestration import airflow_env, apply_environment  # noqa: E402
 
