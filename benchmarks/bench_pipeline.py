@@ -71,10 +71,10 @@ def bench_xgboost_reference(as_of: date) -> float:
 
     from rapport import warehouse
     from rapport.ml.config import load_model_config
-    from rapport.ml.features import churn_cutoffs, load_training_frame
+    from rapport.ml.features import configured_churn_cutoffs, load_training_frame
 
     config = load_model_config("churn")
-    cutoffs = churn_cutoffs(as_of)
+    cutoffs = configured_churn_cutoffs(as_of, config)
     con = warehouse.connect()
     try:
         frame = load_training_frame(con, cutoffs.train)

@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import date
+from datetime import UTC, date, datetime
 
 from rapport.orchestration import DAG_ID, TELEMETRY_OFF, airflow_env, apply_environment
 from rapport.settings import get_settings, parse_date
@@ -18,14 +18,14 @@ DEMO_AS_OF = date(2026, 11, 1)
 DEMO_START = date(2024, 11, 1)
 
 
-def _as_of_argument(parser: argparse.ArgumentParser, default: date | None = DEMO_AS_OF) -> None:
+def _as_of_argument(parser: argparse.ArgumentParser, default: date | None = None) -> None:
+    default = default or datetime.now(UTC).date()
     parser.add_argument(
         "--as-of",
         type=parse_date,
         default=default,
         metavar="DATE",
-        help="as-of date YYYY-MM-DD: features use data before it, scores are stamped with it "
-        f"(default {default.isoformat() if default else 'required'})",
+        help=f"as-of date YYYY-MM-DD: features use data before it, scores are stamped with it (default {default})",
     )
 
 
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--airflow", action="store_true", help="run it as the Airflow DAG (dag.test) instead of directly")
 
     p = sub.add_parser("demo", help="generate sample data (if none) and run the whole pipeline through Airflow")
-    _as_of_argument(p)
+    _as_of_argument(p, DEMO_AS_OF)
     p.add_argument("--customers", type=int, default=int(os.environ.get("RAPPORT_DEMO_CUSTOMERS", "5000")))
 
     p = sub.add_parser("status", help="print where everything is: warehouse tables, MLflow runs, quality results")

@@ -47,10 +47,9 @@ def ingest() -> dict:
 def feature_dates(as_of: date) -> list[date]:
     """Every as-of date dbt must compute features for: churn cutoffs, scoring date, campaign send dates."""
     from rapport import warehouse
-    from rapport.ml.features import churn_cutoffs, nbo_feature_dates
+    from rapport.ml.features import configured_churn_cutoffs, nbo_feature_dates
 
-    settings = get_settings()
-    dates = set(churn_cutoffs(as_of, horizon_days=settings.churn_horizon_days).all())
+    dates = set(configured_churn_cutoffs(as_of).all())
     con = warehouse.connect()
     try:
         if warehouse.table_exists(con, "raw", "campaigns"):

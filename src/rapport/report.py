@@ -36,7 +36,7 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
     import plotly.express as px
 
     settings = get_settings()
-    con = warehouse.connect()
+    con = warehouse.connect(read_only=True)
     sections: list[str] = []
     first = [True]
     try:

@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The checkout holding dbt_project/, ml/, expectations/ and dags/ when installed from it (editable);
+# RAPPORT_PROJECT_ROOT points elsewhere, e.g. where an Airflow image installs the package as a wheel.
+CHECKOUT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _env_path(name: str, default: Path) -> Path:
@@ -30,7 +32,6 @@ class Settings:
     reviews_corpus: Path
     sentiment_model: str
     sentiment_train_size: int
-    churn_horizon_days: int
 
     @property
     def warehouse_path(self) -> Path:
@@ -82,20 +83,20 @@ class Settings:
 
 
 def get_settings() -> Settings:
-    home = _env_path("RAPPORT_HOME", PROJECT_ROOT / "var")
+    project_root = _env_path("RAPPORT_PROJECT_ROOT", CHECKOUT_ROOT)
+    home = _env_path("RAPPORT_HOME", project_root / "var")
     default_tracking = f"sqlite:///{home / 'mlflow.db'}"
     return Settings(
         home=home,
-        project_root=PROJECT_ROOT,
+        project_root=project_root,
         pii_salt=os.environ.get("RAPPORT_PII_SALT", "local-dev-salt-change-me"),
         mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", default_tracking),
         reviews_corpus=_env_path(
             "RAPPORT_REVIEWS_CORPUS",
-            PROJECT_ROOT.parent / "shared" / "data" / "reviews" / "Womens Clothing E-Commerce Reviews.csv",
+            project_root.parent / "shared" / "data" / "reviews" / "Womens Clothing E-Commerce Reviews.csv",
         ),
         sentiment_model=os.environ.get("RAPPORT_SENTIMENT_MODEL", "champion"),
         sentiment_train_size=int(os.environ.get("RAPPORT_SENTIMENT_TRAIN_SIZE", "3000")),
-        churn_horizon_days=int(os.environ.get("RAPPORT_CHURN_HORIZON_DAYS", "90")),
     )
 
 

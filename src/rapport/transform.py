@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from rapport.contract import SQL_TYPES, TABLES, Column, Table
+from rapport.ml.features import churn_horizon_days
 from rapport.settings import get_settings
 
 # contract table -> (dbt source name, entity); staging model = stg_<source>__<entity>
@@ -164,7 +165,7 @@ def dbt_vars(as_of: date, feature_cutoffs: Sequence[date] | None = None, extra_v
     variables: dict[str, Any] = {
         "as_of_date": as_of.isoformat(),
         "feature_cutoffs": [c.isoformat() for c in cutoffs],
-        "churn_horizon_days": get_settings().churn_horizon_days,
+        "churn_horizon_days": churn_horizon_days(),
     }
     variables.update(extra_vars or {})
     return variables

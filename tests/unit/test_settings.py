@@ -17,7 +17,9 @@ def test_every_setting_read_by_the_code_is_listed_in_env_example():
     read = set()
     for path in (ROOT / "src" / "rapport").rglob("*.py"):
         read |= set(re.findall(r"""_?env(?:iron\.get|_path)?\(\s*["']([A-Z][A-Z0-9_]+)["']""", path.read_text()))
-    listed = set(re.findall(r"^([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
+    for path in (ROOT / "dbt_project").rglob("*.yml"):
+        read |= set(re.findall(r"env_var\(\s*'([A-Z][A-Z0-9_]+)'", path.read_text()))
+    listed = set(re.findall(r"^(?:# )?([A-Z][A-Z0-9_]+)=", (ROOT / ".env.example").read_text(), re.M))
     assert read, "found no settings in the code"
     assert read - listed == set()
 

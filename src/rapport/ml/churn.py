@@ -24,7 +24,7 @@ from rapport.ml.config import load_model_config
 from rapport.ml.features import (
     FEATURES_TABLE,
     binary_metrics,
-    churn_cutoffs,
+    configured_churn_cutoffs,
     customer_holdout_mask,
     data_version,
     feature_matrix,
@@ -185,7 +185,7 @@ def log_training_runs(
 def train_churn(as_of: date, con: duckdb.DuckDBPyConnection | None = None, *, config: dict | None = None) -> dict:
     """Train the churn model as of ``as_of`` out-of-time, beside the recency baseline; register, never promote."""
     config = config or load_model_config("churn")
-    cutoffs = churn_cutoffs(as_of, int(config.get("horizon_days", 90)), **config.get("cutoffs", {}))
+    cutoffs = configured_churn_cutoffs(as_of, config)
     with reading_connection(con) as reader:
         train = load_training_frame(reader, list(cutoffs.train))
         holdout = load_training_frame(reader, [cutoffs.holdout])

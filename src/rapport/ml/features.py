@@ -8,6 +8,7 @@ profiling are ever read here, for training or for scoring.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -48,6 +49,24 @@ def churn_cutoffs(as_of: date, horizon_days: int = 90, n_train: int = 3, step_da
     latest_train = holdout - timedelta(days=horizon_days)
     train = tuple(sorted(latest_train - timedelta(days=k * step_days) for k in range(n_train)))
     return ChurnCutoffs(train=train, holdout=holdout, scoring=as_of, horizon_days=horizon_days)
+
+
+def churn_horizon_days(config: dict | None = None) -> int:
+    """The churn label horizon: ``RAPPORT_CHURN_HORIZON_DAYS`` if set, else ``horizon_days`` in ml/churn/config.yaml."""
+    override = os.environ.get("RAPPORT_CHURN_HORIZON_DAYS")
+    if override:
+        return int(override)
+    from rapport.ml.config import load_model_config
+
+    return int((config or load_model_config("churn")).get("horizon_days", 90))
+
+
+def configured_churn_cutoffs(as_of: date, config: dict | None = None) -> ChurnCutoffs:
+    """The cutoffs of a churn run as configured: the one calendar dbt builds and training reads."""
+    from rapport.ml.config import load_model_config
+
+    config = config or load_model_config("churn")
+    return churn_cutoffs(as_of, churn_horizon_days(config), **config.get("cutoffs", {}))
 
 
 def nbo_feature_dates(con: duckdb.DuckDBPyConnection, as_of: date) -> list[date]:

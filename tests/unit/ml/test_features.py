@@ -135,3 +135,16 @@ def test_model_configs_list_features_the_mart_provides():
         assert set(config["features"]) <= mart_columns
         assert "has_profiling_consent" not in config["features"]
     assert load_model_config("churn")["horizon_days"] == 90
+
+
+def test_dbt_and_training_share_one_churn_calendar(monkeypatch):
+    from rapport.ml.features import configured_churn_cutoffs
+    from rapport.transform import dbt_vars
+
+    monkeypatch.setenv("RAPPORT_CHURN_HORIZON_DAYS", "60")
+    cutoffs = configured_churn_cutoffs(date(2026, 11, 1))
+    assert cutoffs.horizon_days == 60
+    assert cutoffs.holdout == date(2026, 9, 2)
+    assert dbt_vars(date(2026, 11, 1), cutoffs.all())["churn_horizon_days"] == 60
+    monkeypatch.delenv("RAPPORT_CHURN_HORIZON_DAYS")
+    assert configured_churn_cutoffs(date(2026, 11, 1)).horizon_days == 90
