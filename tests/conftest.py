@@ -10,7 +10,12 @@ import atexit
 import os
 import shutil
 import tempfile
+from datetime import date
 from pathlib import Path
+
+import pytest
+
+from rapport.orchestration import airflow_env, apply_environment
 
 SESSION_HOME = Path(tempfile.mkdtemp(prefix="rapport-test-"))
 atexit.register(shutil.rmtree, SESSION_HOME, ignore_errors=True)
@@ -30,6 +35,28 @@ for _name in (
 os.environ.setdefault("RAPPORT_SENTIMENT_TRAIN_SIZE", "600")
 os.environ.setdefault("RAPPORT_SENTIMENT_EVAL_SIZE", "300")
 
-from rapport.orchestration import airflow_env, apply_environment  # noqa: E402
-
 apply_environment(airflow_env())
+
+E2E_AS_OF = date(2026, 11, 1)
+E2E_CUSTOMERS = int(os.environ.get("RAPPORT_E2E_CUSTOMERS", "500"))
+E2E_START = date(2024, 11, 1)
+
+
+@pytest.fixture(scope="session")
+def pipeline_run():
+    """Generate ~500 customers over two years and run the rapport_pipeline DAG once."""
+    from rapport import pipeline
+    from rapport.airflow_run import run_dag
+
+    generated = pipeline.generate(E2E_CUSTOMERS, E2E_START, (E2E_AS_OF - E2E_START).days)
+    result = run_dag(E2E_AS_OF)
+    return {"generated": generated, "dag": result, "as_of": E2E_AS_OF}
+
+
+@pytest.fixture()
+def warehouse_con(pipeline_run):
+    from rapport import warehouse
+
+    con = warehouse.connect()
+    yield con
+    con.close()

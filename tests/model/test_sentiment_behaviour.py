@@ -14,18 +14,17 @@ NEGATED = "I do not love this dress. The fit is not perfect, the fabric is not s
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Train on ~300 training-split reviews in a throwaway RAPPORT_HOME and make the result champion."""
-    from rapport.ml.registry import promote_if_better
-    from rapport.ml.sentiment import train_sentiment
+    """Train on 600 training-split reviews in a throwaway RAPPORT_HOME; the promotion gate must let it through."""
+    from rapport.ml.sentiment import promote_sentiment, train_sentiment
 
     home = tmp_path_factory.mktemp("sentiment-home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAPPORT_HOME", str(home))
         patch.delenv("MLFLOW_TRACKING_URI", raising=False)
         patch.delenv("RAPPORT_SENTIMENT_MODEL", raising=False)
-        result = train_sentiment(train_size=300, eval_size=120)
-        promote_if_better(result["model_name"], result["model_version"], "val_macro_f1")
-        yield {**result, "home": home}
+        result = train_sentiment(train_size=600, eval_size=300)
+        decision = promote_sentiment(result["model_version"])
+        yield {**result, "home": home, "decision": decision}
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +40,13 @@ def test_training_reports_metrics_beside_baselines(trained):
         assert 0.0 <= trained[f"{prefix}_accuracy"] <= 1.0
         assert 0.0 <= trained[f"{prefix}_macro_f1"] <= 1.0
         assert 0.0 <= trained[f"{prefix}_brier"] <= 2.0
-    assert trained["train_rows"] == 300 and trained["eval_rows"] == 120
+    assert trained["train_rows"] == 600 and trained["eval_rows"] == 300
+
+
+@pytest.mark.slow
+def test_model_beats_the_lexicon_baseline_through_the_promotion_gate(trained):
+    assert trained["val_macro_f1"] > trained["baseline_lexicon_val_macro_f1"] + 0.01
+    assert trained["decision"]["promoted"]
 
 
 @pytest.mark.slow

@@ -206,7 +206,7 @@ def test_rerun_is_idempotent(landing, con):
 
 
 @pytest.mark.parametrize("separate_runs", [False, True])
-def test_corrected_order_in_a_later_file_replaces_the_older_version(landing, con, separate_runs):
+def test_corrected_order_in_a_later_file_is_appended_next_to_the_older_version(landing, con, separate_runs):
     write_customers(landing)
     write_csv(landing, "orders", "2024-01-02", [ORDER, {**ORDER, "order_id": "O2"}])
     if separate_runs:
@@ -216,15 +216,16 @@ def test_corrected_order_in_a_later_file_replaces_the_older_version(landing, con
 
     ingest(landing, con)
 
-    orders = rows(con, "select order_id, status, _source_file from raw.orders order by order_id")
+    orders = rows(con, "select order_id, status, _source_file from raw.orders order by order_id, updated_at")
     assert orders == [
+        {"order_id": "O1", "status": "completed", "_source_file": "orders/orders_2024-01-02.csv"},
         {"order_id": "O1", "status": "returned", "_source_file": "orders/orders_2024-01-05.csv"},
         {"order_id": "O2", "status": "completed", "_source_file": "orders/orders_2024-01-02.csv"},
     ]
     assert quarantined(con, "orders") == []
 
 
-def test_an_older_version_arriving_late_does_not_replace_the_newer(landing, con):
+def test_an_older_version_arriving_late_is_kept_as_history(landing, con):
     write_customers(landing)
     write_csv(landing, "orders", "2024-01-05", [{**ORDER, "status": "returned", "updated_at": "2024-01-05 08:00:00"}])
     ingest(landing, con)
@@ -232,8 +233,30 @@ def test_an_older_version_arriving_late_does_not_replace_the_newer(landing, con)
 
     summary = ingest(landing, con)
 
-    assert summary.tables["orders"].rows_superseded == 1
-    assert con.execute("select status from raw.orders").fetchall() == [("returned",)]
+    assert summary.tables["orders"].rows_loaded == 1 and summary.tables["orders"].rows_resent == 0
+    assert con.execute("select status from raw.orders order by updated_at").fetchall() == [
+        ("completed",),
+        ("returned",),
+    ]
+
+
+@pytest.mark.parametrize("separate_runs", [False, True])
+def test_a_version_resent_in_a_later_file_is_stored_once(landing, con, separate_runs):
+    write_customers(landing)
+    write_csv(landing, "orders", "2024-01-02", [ORDER])
+    if separate_runs:
+        ingest(landing, con)
+    write_csv(landing, "orders", "2024-01-03", [ORDER, {**ORDER, "order_id": "O2"}])
+
+    summary = ingest(landing, con)
+
+    assert summary.tables["orders"].rows_resent == 1
+    stored = rows(con, "select order_id, _source_file from raw.orders order by order_id")
+    assert stored == [
+        {"order_id": "O1", "_source_file": "orders/orders_2024-01-02.csv"},
+        {"order_id": "O2", "_source_file": "orders/orders_2024-01-03.csv"},
+    ]
+    assert quarantined(con, "orders") == []
 
 
 def test_customers_of_the_same_run_satisfy_the_reference(landing, con):
@@ -278,16 +301,20 @@ def test_duplicate_of_an_already_loaded_key_is_quarantined(landing, con):
     assert "duplicate key 'S1' (already loaded from nps_surveys/nps_surveys_2024-01-02.csv line 2)" in bad["_reason"]
 
 
-def test_duplicate_in_one_file_of_a_versioned_table_keeps_the_newest(landing, con):
+def test_two_versions_in_one_file_are_both_kept_and_an_exact_copy_is_quarantined(landing, con):
     write_customers(landing)
     newer = {**ORDER, "status": "cancelled", "updated_at": "2024-01-02 13:00:00"}
-    write_csv(landing, "orders", "2024-01-02", [newer, ORDER])
+    write_csv(landing, "orders", "2024-01-02", [newer, ORDER, newer])
 
     ingest(landing, con)
 
-    assert con.execute("select status from raw.orders").fetchall() == [("cancelled",)]
+    assert con.execute("select status from raw.orders order by updated_at").fetchall() == [
+        ("completed",),
+        ("cancelled",),
+    ]
     (bad,) = quarantined(con, "orders")
-    assert bad["_source_line"] == 3 and "orders.order_id: duplicate key 'O1'" in bad["_reason"]
+    assert bad["_source_line"] == 4
+    assert "orders.order_id: duplicate key 'O1' with the same updated_at (kept line 2)" in bad["_reason"]
 
 
 @pytest.mark.parametrize(
