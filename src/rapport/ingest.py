@@ -16,10 +16,12 @@ Guarantees:
 * Private: ``pii="hash"`` columns are stored as ``<name>_hash`` (salted SHA-256, see
   :mod:`rapport.pii`) and ``pii="drop"`` columns are never stored, in ``raw`` and ``quarantine``
   alike; rejection reasons never quote personal values.
-* Versioned tables (a ``version_column``): per key the newest version wins (ties: the later file
-  name); an older version seen after a newer one is counted as *superseded*, valid but not stored.
-  Duplicates of a key inside one file, and for unversioned tables any second copy of a key, are
-  quarantined with reason "duplicate key".
+* Append-only versions: a table with a ``version_column`` keeps every version of a key (a correction
+  is a new row, the older one stays), so the warehouse can answer "what was known at time T"; "the
+  newest version wins" is a read-time rule (dbt staging). A copy of a (key, version) already stored,
+  or seen earlier in the run in another file, is counted as *resent*: valid, but not stored again.
+  Two copies of a (key, version) inside one file, and for unversioned tables any second copy of a
+  key, are quarantined with reason "duplicate key".
 
 ``_source_line`` is the 1-based physical line in a CSV file (the header is line 1, so the first
 data row is line 2); for Parquet files it is the 1-based row number.
@@ -90,14 +92,14 @@ class IngestError(RuntimeError):
 class TableLoad:
     """What one run did to one source table.
 
-    ``rows_loaded`` counts the valid rows, superseded ones included (valid, but older than a version
-    of the same key already kept), so the counts do not depend on how files are split across runs.
+    ``rows_loaded`` counts the valid rows, resent ones included (valid, but a copy of a version of the
+    same key already kept), so the counts do not depend on how files are split across runs.
     """
 
     files: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
-    rows_superseded: int = 0
+    rows_resent: int = 0
 
 
 @dataclass
@@ -506,32 +508,35 @@ def _check_rows_sql(table: Table, salt: str) -> str:
 
 
 def _resolve_keys_sql(table: Table) -> str:
-    """SQL building ``_ingest_final``: each row's outcome (load, reject, superseded) and final reason."""
+    """SQL building ``_ingest_final``: each row's outcome (load, reject, resent) and final reason."""
     keys = [_quote(c) for c in table.key]
     key_label = ",".join(table.key)
     key_shown = " || ''',''' || ".join(f"cast(c.{k} as varchar)" for k in keys)
     duplicate = f"{_sql_string(f'{table.name}.{key_label}: duplicate key ')} || '''' || {key_shown} || ''''"
     on_key = " and ".join(f"o.{k} = c.{k}" for k in keys)
     partition = ", ".join(f"c.{k}" for k in keys)
+    order = f"c.{_FILE_ORDER}, c.{_LINE}"
     if table.version_column:
         version = _quote(table.version_column)
-        order = f"c.{version} desc, c.{_FILE_ORDER} desc, c.{_LINE} desc"
-        existing = f"(select {', '.join(keys)}, {version} as _old_version, _source_file as _old_file from raw.{_quote(table.name)})"
+        partition += f", c.{version}"
+        on_key += f" and o.{version} = c.{version}"
+        existing = (
+            f"(select {', '.join(keys)}, {version}, min(_source_file) as _old_file "
+            f"from raw.{_quote(table.name)} group by all)"
+        )
         outcome = (
             "case when c._reason is not null then 'reject' "
             "when c._rank > 1 and c._source_file = c._winner_file then 'reject' "
-            "when c._rank > 1 then 'superseded' "
-            f"when o._old_version > c.{version} then 'superseded' "
-            f"when o._old_version = c.{version} and o._old_file > c._source_file then 'superseded' "
+            "when c._rank > 1 or o._old_file is not null then 'resent' "
             "else 'load' end"
         )
+        same_version = _sql_string(f" with the same {table.version_column} (kept line ")
         reason = (
             "case when c._reason is not null then c._reason "
-            f"when c._rank > 1 and c._source_file = c._winner_file then {duplicate} || ' (kept line ' "
+            f"when c._rank > 1 and c._source_file = c._winner_file then {duplicate} || {same_version} "
             "|| c._winner_line || ')' end"
         )
     else:
-        order = f"c.{_FILE_ORDER}, c.{_LINE}"
         existing = f"(select {', '.join(keys)}, _source_file as _old_file, _source_line as _old_line from raw.{_quote(table.name)})"
         outcome = (
             "case when c._reason is not null or c._rank > 1 or o._old_file is not null then 'reject' else 'load' end"
@@ -645,7 +650,7 @@ def _load_batch(
         con.execute(_resolve_keys_sql(table))
         per_file = con.execute(
             "select _source_file, count(*) filter (where _outcome <> 'reject'), "
-            "count(*) filter (where _outcome = 'reject'), count(*) filter (where _outcome = 'superseded') "
+            "count(*) filter (where _outcome = 'reject'), count(*) filter (where _outcome = 'resent') "
             "from _ingest_final group by 1"
         ).fetchall()
         counts = {row[0]: row[1:] for row in per_file}
@@ -665,13 +670,6 @@ def _load_batch(
             params,
         )
         raw_columns = ", ".join(_quote(c.raw_name) for c in table.raw_columns)
-        if table.version_column:
-            on_key = " and ".join(f"raw.{name}.{_quote(k)} = n.{_quote(k)}" for k in table.key)
-            keys = ", ".join(_quote(k) for k in table.key)
-            con.execute(
-                f"delete from raw.{name} using (select {keys} from _ingest_final where _outcome = 'load') as n "
-                f"where {on_key}"
-            )
         con.execute(
             f"insert into raw.{name} ({raw_columns}, {', '.join(METADATA_COLUMNS)}) "
             f"select {raw_columns}, $load_id, _source_file, {_LINE}, $loaded_at from _ingest_final "
@@ -702,7 +700,7 @@ def _load_batch(
         files=len(batch.frames),
         rows_loaded=loaded,
         rows_rejected=sum(c[1] for c in counts.values()),
-        rows_superseded=sum(c[2] for c in counts.values()),
+        rows_resent=sum(c[2] for c in counts.values()),
     )
 
 
@@ -805,7 +803,7 @@ def ingest(
                     load = _load_batch(con, batch, summary.load_id, loaded_at, settings.pii_salt, max_rejected_share)
                     summary.tables[table.name] = load
                     LOGGER.info(
-                        "table %d/%d %s: %d new files (%d skipped), %d rows loaded, %d rejected, %d superseded",
+                        "table %d/%d %s: %d new files (%d skipped), %d rows loaded, %d rejected, %d resent",
                         i,
                         len(ordered),
                         table.name,
@@ -813,7 +811,7 @@ def ingest(
                         batch.skipped,
                         load.rows_loaded,
                         load.rows_rejected,
-                        load.rows_superseded,
+                        load.rows_resent,
                     )
         except IngestError as error:
             _keep_rejection_evidence(con, error)

@@ -85,12 +85,22 @@ ORDERS = [
     ("o12", "c7", "2026-04-01 10:00:00", 70.0, 0.0, "completed"),
     ("o13", "c7", "2026-07-15 10:00:00", 25.0, 0.0, "returned"),
     ("o14", "c8", "2026-10-28 10:00:00", 15.0, 0.0, "completed"),
+    ("o15", "c2", "2026-07-20 10:00:00", 45.0, 0.0, "completed"),
+    ("o16", "c3", "2026-05-25 10:00:00", 35.0, 0.0, "completed"),
+]
+# Orders first recorded after they were placed (a late store sync): unknown before that time.
+FIRST_RECORDED = {"o16": "2026-06-03 09:00:00"}
+# Later versions of an order (order_id, updated_at, status): corrections re-sent by the source.
+CORRECTIONS = [
+    ("o12", "2026-06-15 09:00:00", "cancelled"),  # completed before CUTOFF, cancelled after it
+    ("o15", "2026-10-01 09:00:00", "cancelled"),  # completed in c2's label window, cancelled after it closed
 ]
 
 
 def order_rows() -> list[dict]:
-    return [
-        {
+    """Every version of every order, as ingestion keeps them in raw (append-only)."""
+    first = {
+        order_id: {
             "order_id": order_id,
             "customer_id": customer_id,
             "ordered_at": ts(ordered_at),
@@ -100,10 +110,22 @@ def order_rows() -> list[dict]:
             "discount_amount": discount,
             "status": status,
             "offer_id": None,
-            "updated_at": ts(ordered_at),
+            "updated_at": ts(FIRST_RECORDED.get(order_id, ordered_at)),
         }
         for order_id, customer_id, ordered_at, total, discount, status in ORDERS
+    }
+    corrected = [
+        {**first[order_id], "status": status, "updated_at": ts(updated_at)}
+        for order_id, updated_at, status in CORRECTIONS
     ]
+    return [*first.values(), *corrected]
+
+
+def orders_known_at(at: datetime) -> pd.DataFrame:
+    """Per order, the version written before ``at``; orders first recorded later are absent."""
+    versions = pd.DataFrame(order_rows())
+    known = versions[versions["updated_at"] < at].sort_values("updated_at")
+    return known.groupby("order_id").last().reset_index()
 
 
 def web_event(event_id: str, device: str, customer_id: str | None, event_type: str, at: str) -> dict:
@@ -235,8 +257,7 @@ def expected_order_features(as_of: date) -> pd.DataFrame:
     as_of_at = datetime.combine(as_of, datetime.min.time())
     customers = pd.DataFrame(CUSTOMERS)
     customers = customers[customers["signup_at"] < as_of_at]
-    orders = pd.DataFrame(ORDERS, columns=["order_id", "customer_id", "ordered_at", "total", "discount", "status"])
-    orders["ordered_at"] = pd.to_datetime(orders["ordered_at"])
+    orders = orders_known_at(as_of_at).rename(columns={"order_total": "total"})
     orders = orders[(orders["ordered_at"] < as_of_at) & orders["status"].isin(["completed", "returned"])]
     rows = []
     for customer_id in customers["customer_id"]:
@@ -371,7 +392,37 @@ def test_churn_labels_for_hand_made_case(built_warehouse):
     assert labels["as_of_date"].astype(str).unique().tolist() == [CUTOFF.isoformat()]  # AS_OF's window is open
     churned = labels.set_index("customer_id")["is_churned"].to_dict()
     # c1 bought in July, c7 returned (still a purchase), c6 only cancelled, c2 nothing; c3 and c8 inactive
-    assert churned == {"c1": False, "c2": True, "c6": True, "c7": False}
+    # c2's July order was cancelled only after the window closed: the label keeps what was known then
+    assert churned == {"c1": False, "c2": False, "c6": True, "c7": False}
+
+
+def test_staging_shows_the_latest_order_version_and_keeps_every_version(built_warehouse):
+    con, _ = built_warehouse
+    current = query(con, "select * from staging.stg_shop__orders")
+    assert current["order_id"].is_unique and len(current) == len(ORDERS)
+    assert current.set_index("order_id").loc["o12", "status"] == "cancelled"
+    versions = query(con, "select * from staging.stg_shop__order_versions where order_id = 'o12' order by updated_at")
+    assert versions["status"].tolist() == ["completed", "cancelled"]
+    assert versions["version_number"].tolist() == [1, 2]
+    assert versions["is_current_version"].tolist() == [False, True]
+    assert versions.loc[0, "valid_to_at"] == versions.loc[1, "valid_from_at"] == ts("2026-06-15 09:00:00")
+    assert pd.isna(versions.loc[1, "valid_to_at"])
+
+
+def test_order_corrected_after_a_cutoff_counts_only_before_the_correction(built_warehouse):
+    con, _ = built_warehouse
+    features = query(con, "select * from intermediate.int_customer_features_as_of where customer_id in ('c3', 'c7')")
+    by_date = features.assign(as_of_date=features["as_of_date"].astype(str)).set_index(["customer_id", "as_of_date"])
+    c7_at_cutoff, c7_at_as_of = by_date.loc[("c7", CUTOFF.isoformat())], by_date.loc[("c7", AS_OF.isoformat())]
+    # o12 (completed 2026-04-01) was cancelled on 2026-06-15: it counts as of CUTOFF, not as of AS_OF
+    assert c7_at_cutoff["frequency_365d"] == 1 and c7_at_cutoff["monetary_365d"] == pytest.approx(70.0)
+    assert c7_at_cutoff["last_order_updated_at"] == ts("2026-04-01 10:00:00")
+    assert c7_at_as_of["frequency_365d"] == 1 and c7_at_as_of["monetary_365d"] == pytest.approx(0.0)
+    assert c7_at_as_of["returns_365d"] == 1  # o13 only
+    # o16 was placed before CUTOFF but first recorded after it: it does not exist yet at CUTOFF
+    assert by_date.loc[("c3", CUTOFF.isoformat()), "frequency_365d"] == 0
+    assert by_date.loc[("c3", AS_OF.isoformat()), "frequency_365d"] == 1
+    assert (features["last_order_updated_at"].dropna() < pd.to_datetime(features["as_of_date"])).all()
 
 
 def test_nbo_training_joins_features_as_of_send_date(built_warehouse):

@@ -12,9 +12,9 @@ customers as (
 
 ),
 
-orders as (
+order_versions as (
 
-    select * from {{ ref('stg_shop__orders') }}
+    select * from {{ ref('stg_shop__order_versions') }}
 
 ),
 
@@ -62,22 +62,39 @@ customer_dates as (
 
 ),
 
-purchases as (
+known_orders as (
 
     select
         customer_dates.customer_id,
         customer_dates.as_of_date,
         customer_dates.as_of_at,
-        orders.ordered_at,
-        orders.status,
-        orders.order_total,
-        orders.discount_amount,
-        date_diff('day', orders.ordered_at, customer_dates.as_of_at) as days_before,
+        order_versions.ordered_at,
+        order_versions.status,
+        order_versions.order_total,
+        order_versions.discount_amount,
+        order_versions.updated_at,
     from customer_dates
-    inner join orders
-        on orders.customer_id = customer_dates.customer_id
-        and orders.ordered_at < customer_dates.as_of_at
-    where orders.status in ('completed', 'returned')
+    inner join order_versions
+        on order_versions.customer_id = customer_dates.customer_id
+        and order_versions.ordered_at < customer_dates.as_of_at
+        and order_versions.valid_from_at < customer_dates.as_of_at
+        and (order_versions.valid_to_at is null or order_versions.valid_to_at >= customer_dates.as_of_at)
+
+),
+
+purchases as (
+
+    select
+        customer_id,
+        as_of_date,
+        as_of_at,
+        ordered_at,
+        status,
+        order_total,
+        discount_amount,
+        date_diff('day', ordered_at, as_of_at) as days_before,
+    from known_orders
+    where status in ('completed', 'returned')
 
 ),
 
@@ -111,6 +128,17 @@ order_features as (
             where ordered_at >= as_of_at - interval '365 days'
         ) as gross_amount_365d,
     from purchases
+    group by customer_id, as_of_date
+
+),
+
+order_version_features as (
+
+    select
+        customer_id,
+        as_of_date,
+        max(updated_at) as last_order_updated_at,
+    from known_orders
     group by customer_id, as_of_date
 
 ),
@@ -309,8 +337,10 @@ joined as (
         coalesce(consent_features.has_email_consent, false) as has_email_consent,
         coalesce(consent_features.has_sms_consent, false) as has_sms_consent,
         coalesce(consent_features.has_push_consent, false) as has_push_consent,
+        order_version_features.last_order_updated_at,
         greatest(
             order_features.last_ordered_at,
+            order_version_features.last_order_updated_at,
             engagement_features.last_touchpoint_known_at,
             nps_features.last_answered_at,
             review_features.last_reviewed_at,
@@ -319,6 +349,7 @@ joined as (
         ) as last_source_event_at,
     from customer_dates
     left join order_features using (customer_id, as_of_date)
+    left join order_version_features using (customer_id, as_of_date)
     left join engagement_features using (customer_id, as_of_date)
     left join preferred_channels using (customer_id, as_of_date)
     left join nps_features using (customer_id, as_of_date)

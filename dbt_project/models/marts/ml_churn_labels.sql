@@ -8,9 +8,9 @@ customer_features as (
 
 ),
 
-orders as (
+order_versions as (
 
-    select * from {{ ref('stg_shop__orders') }}
+    select * from {{ ref('stg_shop__order_versions') }}
 
 ),
 
@@ -34,11 +34,16 @@ returning_customers as (
         labelable_customers.customer_id,
         labelable_customers.as_of_date,
     from labelable_customers
-    inner join orders
-        on orders.customer_id = labelable_customers.customer_id
-        and orders.ordered_at >= labelable_customers.window_start_at
-        and orders.ordered_at < labelable_customers.window_end_at
-    where orders.status in ('completed', 'returned')
+    inner join order_versions
+        on order_versions.customer_id = labelable_customers.customer_id
+        and order_versions.ordered_at >= labelable_customers.window_start_at
+        and order_versions.ordered_at < labelable_customers.window_end_at
+        and order_versions.valid_from_at < labelable_customers.window_end_at
+        and (
+            order_versions.valid_to_at is null
+            or order_versions.valid_to_at >= labelable_customers.window_end_at
+        )
+    where order_versions.status in ('completed', 'returned')
 
 ),
 

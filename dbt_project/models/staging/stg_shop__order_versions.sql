@@ -1,0 +1,46 @@
+with
+
+source as (
+
+    select * from {{ source('shop', 'orders') }}
+
+),
+
+renamed as (
+
+    select
+        order_id,
+        customer_id,
+        cast(ordered_at as timestamp) as ordered_at,
+        lower(trim(channel)) as channel,
+        store_id,
+        cast(order_total as double) as order_total,
+        cast(discount_amount as double) as discount_amount,
+        lower(trim(status)) as status,
+        offer_id,
+        cast(updated_at as timestamp) as updated_at,
+        _loaded_at as loaded_at,
+    from source
+
+),
+
+deduplicated as (
+
+    select * from renamed
+    qualify row_number() over (partition by order_id, updated_at order by loaded_at desc) = 1
+
+),
+
+final as (
+
+    select
+        *,
+        updated_at as valid_from_at,
+        lead(updated_at) over (partition by order_id order by updated_at) as valid_to_at,
+        row_number() over (partition by order_id order by updated_at) as version_number,
+        lead(updated_at) over (partition by order_id order by updated_at) is null as is_current_version,
+    from deduplicated
+
+)
+
+select * from final
