@@ -30,24 +30,49 @@ def test_raw_orders_suite_follows_the_contract():
     assert ("expect_column_values_to_not_be_null", "order_id") in kinds
     assert ("expect_compound_columns_to_be_unique", "order_id,updated_at") in kinds
     assert kinds[("expect_table_row_count_to_be_between", None)]["min_value"] == 1
-    columns = kinds[("expect_table_columns_to_match_set", None)]["column_set"]
-    assert {"order_id", "customer_id", "ordered_at", "channel", "order_total", "status"} <= set(columns)
+    existing = {column for kind, column in kinds if kind == "expect_column_to_exist"}
+    assert existing == {c.raw_name for c in orders.raw_columns}
 
 
-def test_customer_360_suite_skips_absent_columns_but_always_checks_key_and_row_count():
-    kinds = _kinds(quality.customer_360_suite(["customer_id", "rfm_recency_score"]))
+def test_customer_360_suite_requires_every_declared_column_and_checks_key_and_row_count():
+    kinds = _kinds(quality.customer_360_suite())
+    assert {column for kind, column in kinds if kind == "expect_column_to_exist"} == set(quality.CUSTOMER_360_COLUMNS)
     assert ("expect_column_values_to_be_unique", "customer_id") in kinds
     assert ("expect_column_values_to_not_be_null", "customer_id") in kinds
     assert kinds[("expect_table_row_count_to_be_between", None)]["max_value"] == {"$PARAMETER": "raw_customer_count"}
     assert kinds[("expect_column_values_to_be_between", "rfm_recency_score")]["max_value"] == 5
-    assert ("expect_column_values_to_be_between", "rfm_monetary_score") not in kinds
-    assert ("expect_column_values_to_not_be_null", "rfm_segment") not in kinds
-    full = _kinds(quality.customer_360_suite())
-    assert ("expect_column_values_to_not_be_null", "rfm_segment") in full
+    assert ("expect_column_values_to_not_be_null", "rfm_segment") in kinds
+
+
+def test_every_gate_suite_is_built_from_declared_columns_only():
+    for name, gate in quality.GATES.items():
+        suite = gate.build_suite()
+        assert suite.name == name
+        checked = {e.configuration.kwargs.get("column") for e in suite.expectations} - {None}
+        existing = {
+            e.configuration.kwargs["column"]
+            for e in suite.expectations
+            if e.configuration.type == "expect_column_to_exist"
+        }
+        assert checked <= existing, f"{name}: expectations on columns not required to exist: {checked - existing}"
+
+
+def test_missing_committed_definitions_ask_for_write_gate_definitions(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAPPORT_HOME", str(tmp_path / "home"))
+    with pytest.raises(FileNotFoundError, match=r"write_gate_definitions\(\)") as caught:
+        quality.run_gate("raw_orders", tmp_path / "warehouse.duckdb", project_dir=tmp_path / "expectations")
+    assert "checkpoints/raw_orders.json" in str(caught.value)
+    assert not (tmp_path / "home").exists()
 
 
 def test_score_table_suite_checks_key_per_run_probabilities_and_model_version():
     kinds = _kinds(quality.score_table_suite("ml.churn_scores", ["customer_id"], ["churn_probability"]))
+    assert {column for kind, column in kinds if kind == "expect_column_to_exist"} == {
+        "customer_id",
+        "scoring_run_id",
+        "model_version",
+        "churn_probability",
+    }
     assert ("expect_compound_columns_to_be_unique", "customer_id,scoring_run_id") in kinds
     assert kinds[("expect_column_values_to_be_between", "churn_probability")] == {
         "column": "churn_probability",
