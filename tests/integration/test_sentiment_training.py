@@ -73,16 +73,22 @@ def test_score_reviews_replaces_its_partition(trained, home):
 
     con = warehouse.connect(home / "warehouse.duckdb")
     con.execute(
-        "create table raw.reviews (review_id varchar, customer_id varchar, product_id varchar, "
+        "create table staging.stg_shop__reviews (review_id varchar, customer_id varchar, product_id varchar, "
         "reviewed_at timestamp, rating integer, title varchar, review_text varchar)"
     )
     rows = [
         ("r1", "c1", "p1", datetime(2026, 10, 30, 9), 5, None, "Love it, perfect fit."),
-        ("r2", "c1", "p2", datetime(2026, 11, 1, 23, 59), 1, "No", "Cheap fabric, returned it."),
-        ("r3", "c2", "p1", datetime(2026, 11, 1, 12), 3, None, "   "),
-        ("r4", "c2", "p1", datetime(2026, 11, 2, 0, 0), 4, None, "Written after the as-of date."),
+        ("r2", "c1", "p2", datetime(2026, 10, 31, 23, 59), 1, "No", "Cheap fabric, returned it."),
+        ("r3", "c2", "p1", datetime(2026, 10, 31, 12), 3, None, "   "),
+        ("r4", "c2", "p1", datetime(2026, 11, 1, 0, 0), 4, None, "Written on the as-of date: not before it."),
+        ("r5", "c3", "p1", datetime(2026, 10, 2, 8), 2, None, "Too small. No profiling consent, never scored."),
     ]
-    con.executemany("insert into raw.reviews values (?, ?, ?, ?, ?, ?, ?)", rows)
+    con.executemany("insert into staging.stg_shop__reviews values (?, ?, ?, ?, ?, ?, ?)", rows)
+    con.execute(
+        "create table marts.ml_customer_features as select * from (values "
+        "('c1', date '2026-11-01', true), ('c2', date '2026-11-01', true), ('c3', date '2026-11-01', false)) "
+        "as t(customer_id, as_of_date, has_profiling_consent)"
+    )
     scorer = SentimentScorer.load(trained["model_dir"])
     as_of = date(2026, 11, 1)
 

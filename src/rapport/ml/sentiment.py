@@ -13,9 +13,9 @@ import os
 import re
 import time
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -293,13 +293,16 @@ def balanced_sample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     return pd.concat(parts).sample(frac=1.0, random_state=seed).reset_index(drop=True)
 
 
-def encode_cls(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int) -> Any:
-    """Frozen encoder's [CLS] hidden states, computed in length-sorted batches."""
+def encode_lower_layers(model, tokenizer, texts: Sequence[str], max_length: int, batch_size: int, layers: int) -> list:
+    """Hidden states after the first ``layers`` frozen encoder layers, one unpadded tensor per text.
+
+    Computed once, in length-sorted batches padded per batch, under ``torch.inference_mode``.
+    """
     import torch
     from tqdm.auto import tqdm
 
     order = np.argsort([len(t) for t in texts], kind="stable")
-    states = torch.zeros((len(texts), model.config.hidden_size))
+    states: list = [None] * len(texts)
     model.eval()
     with torch.inference_mode():
         for start in tqdm(range(0, len(texts), batch_size), desc="encode", unit="batch", disable=len(texts) < 2000):
@@ -307,43 +310,121 @@ def encode_cls(model, tokenizer, texts: Sequence[str], max_length: int, batch_si
             batch = tokenizer(
                 [texts[i] for i in index], padding=True, truncation=True, max_length=max_length, return_tensors="pt"
             )
-            states[torch.as_tensor(index)] = model.bert(**batch).last_hidden_state[:, 0].float()
-    return states.clone()
+            hidden = model.bert(**batch, output_hidden_states=True).hidden_states[layers]
+            lengths = batch["attention_mask"].sum(dim=1).tolist()
+            for row, i in enumerate(index):
+                states[i] = hidden[row, : lengths[row]].clone()
+    return states
 
 
-def train_head(model, states, targets, train_config: dict) -> list[float]:
-    """Train the pooler and classifier on cached [CLS] states with a class-weighted loss; returns epoch losses."""
+def length_bucketed_batches(lengths: Sequence[int], batch_size: int, generator) -> list:
+    """Shuffled batches of row indices, each drawn from rows of similar length (little padding)."""
     import torch
 
-    generator = torch.Generator().manual_seed(int(train_config["seed"]))
-    torch.manual_seed(int(train_config["seed"]))
+    permutation = torch.randperm(len(lengths), generator=generator).tolist()
+    pool = batch_size * 8
+    batches = []
+    for start in range(0, len(permutation), pool):
+        chunk = sorted(permutation[start : start + pool], key=lambda i: lengths[i])
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+
+def cls_layer_output(layer, hidden, mask):
+    """A BERT layer's output at the [CLS] position only: the same values as ``layer`` gives there, for less work.
+
+    The pooler reads nothing else from the last layer, so its other positions need not be computed.
+    """
+    import torch
+
+    attention = layer.attention.self
+    heads, size = attention.num_attention_heads, attention.attention_head_size
+
+    def split(states):
+        return states.view(states.shape[0], states.shape[1], heads, size).transpose(1, 2)
+
+    context = torch.nn.functional.scaled_dot_product_attention(
+        split(attention.query(hidden[:, :1])),
+        split(attention.key(hidden)),
+        split(attention.value(hidden)),
+        attn_mask=mask[:, None, None, :].bool(),
+        dropout_p=attention.dropout.p if layer.training else 0.0,
+        scale=attention.scaling,
+    )
+    context = context.transpose(1, 2).reshape(hidden.shape[0], 1, heads * size)
+    attended = layer.attention.output(context, hidden[:, :1])
+    return layer.output(layer.intermediate(attended), attended)
+
+
+def top_layers_logits(model, states: list, index: Sequence[int], first_layer: int):
+    """Logits of the rows ``index`` from cached states, through the encoder layers from ``first_layer`` on."""
+    import torch
+    from transformers.masking_utils import create_bidirectional_mask
+
+    rows = [states[i] for i in index]
+    hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
+    mask = torch.zeros(hidden.shape[:2], dtype=torch.long)
+    for row, state in enumerate(rows):
+        mask[row, : len(state)] = 1
+    *full, last = model.bert.encoder.layer[first_layer:]
+    if full:
+        extended = create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=mask)
+        for layer in full:
+            hidden = layer(hidden, extended)
+    return model.classifier(model.dropout(model.bert.pooler(cls_layer_output(last, hidden, mask))))
+
+
+def train_top_layers(model, states: list, targets, train_config: dict) -> list[float]:
+    """Train the top encoder layers, pooler and classifier on cached lower-layer states; returns epoch losses.
+
+    The encoder layers get ``learning_rate``, the pooler and classifier ``head_learning_rate``; the loss is
+    class-weighted cross-entropy.
+    """
+    import torch
+
+    seed = int(train_config["seed"])
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    first_layer = model.config.num_hidden_layers - int(train_config["trained_layers"])
+    encoder = [p for layer in model.bert.encoder.layer[first_layer:] for p in layer.parameters()]
     head = [*model.bert.pooler.parameters(), *model.classifier.parameters()]
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    for parameter in head:
+    for parameter in [*encoder, *head]:
         parameter.requires_grad_(True)
     counts = torch.bincount(targets, minlength=len(LABELS)).float().clamp(min=1)
     weights = counts.sum() / (len(LABELS) * counts) if train_config.get("class_weighted_loss", True) else None
     loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+    decay = float(train_config["weight_decay"])
     optimizer = torch.optim.AdamW(
-        head, lr=float(train_config["learning_rate"]), weight_decay=float(train_config["weight_decay"])
+        [
+            {"params": encoder, "lr": float(train_config["learning_rate"])},
+            {"params": head, "lr": float(train_config["head_learning_rate"])},
+        ],
+        weight_decay=decay,
     )
-    batch_size = int(train_config["batch_size"])
+    epochs, batch_size = int(train_config["epochs"]), int(train_config["batch_size"])
+    lengths = [len(state) for state in states]
+    steps = epochs * -(-len(states) // batch_size)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer,
+        max_lr=[group["lr"] for group in optimizer.param_groups],
+        total_steps=max(steps, 1),
+        pct_start=float(train_config.get("warmup_fraction", 0.1)),
+        anneal_strategy="linear",
+    )
     losses = []
     model.train()
-    for _ in range(int(train_config["epochs"])):
-        permutation = torch.randperm(len(targets), generator=generator)
+    for _ in range(epochs):
         total = 0.0
-        for start in range(0, len(targets), batch_size):
-            index = permutation[start : start + batch_size]
-            pooled = model.bert.pooler(states[index].unsqueeze(1))
-            logits = model.classifier(model.dropout(pooled))
-            loss = loss_fn(logits, targets[index])
+        for index in length_bucketed_batches(lengths, batch_size, generator):
+            loss = loss_fn(top_layers_logits(model, states, index, first_layer), targets[index])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            scheduler.step()
             total += loss.item() * len(index)
-        losses.append(total / len(targets))
+        losses.append(total / len(states))
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(True)
@@ -397,8 +478,10 @@ def _log_baseline_run(experiment_id: str, kind: str, metrics: dict[str, float], 
 
 
 def train_sentiment(as_of: date | None = None, train_size: int | None = None, eval_size: int | None = None) -> dict:
-    """Train the head on a balanced training-split sample, evaluate beside baselines, log and register.
+    """Train the top encoder layers and head on a balanced training-split sample, evaluate beside baselines, log
+    and register.
 
+    ``eval_size`` defaults to env ``RAPPORT_SENTIMENT_EVAL_SIZE``, else ``evaluation.eval_size`` in the config.
     Never sets the champion alias: :func:`promote_sentiment` is the gate.
     """
     import mlflow
@@ -411,7 +494,7 @@ def train_sentiment(as_of: date | None = None, train_size: int | None = None, ev
     train_config = config["train"]
     seed = int(train_config["seed"])
     train_size = int(train_size or settings.sentiment_train_size)
-    eval_size = int(eval_size or config["evaluation"]["eval_size"])
+    eval_size = int(eval_size or os.environ.get("RAPPORT_SENTIMENT_EVAL_SIZE") or config["evaluation"]["eval_size"])
     max_length = int(config["max_length"])
     started = time.perf_counter()
 
@@ -423,10 +506,11 @@ def train_sentiment(as_of: date | None = None, train_size: int | None = None, ev
     model, tokenizer = build_sentiment_model(float(train_config["dropout"]))
     encode_batch = int(config["encode_batch_size"])
     train_texts, eval_texts = review_inputs(train_rows), review_inputs(eval_rows)
-    states = encode_cls(model, tokenizer, train_texts, max_length, encode_batch)
+    frozen_layers = model.config.num_hidden_layers - int(train_config["trained_layers"])
+    states = encode_lower_layers(model, tokenizer, train_texts, max_length, encode_batch, frozen_layers)
     targets = torch.tensor(train_rows["label"].map(LABELS.index).to_numpy(dtype="int64"))
     encoded_at = time.perf_counter()
-    losses = train_head(model, states, targets, train_config)
+    losses = train_top_layers(model, states, targets, train_config)
     train_seconds = time.perf_counter() - started
 
     output_dir = settings.models_dir / "sentiment-training" / datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
@@ -465,14 +549,14 @@ def train_sentiment(as_of: date | None = None, train_size: int | None = None, ev
     majority_run = _log_baseline_run(
         experiment_id, "majority", majority_metrics, {**data_params, "scorer": "training-split label prior"}
     )
-    with mlflow.start_run(experiment_id=experiment_id, run_name="minilm-frozen-head") as run:
+    with mlflow.start_run(experiment_id=experiment_id, run_name="minilm-top-layers") as run:
         mlflow.set_tags({"model": "sentiment", "lexicon_run_id": lexicon_run, "majority_run_id": majority_run})
         mlflow.log_params(
             {
                 **data_params,
                 "base_model": config["base_model"],
-                "encoder": "frozen",
-                "trained": "pooler+classifier on [CLS]",
+                "encoder": f"frozen layers 1-{frozen_layers}, cached",
+                "trained": f"top {train_config['trained_layers']} encoder layer(s)+pooler+classifier",
                 "max_length": max_length,
                 "input": "title. review_text",
                 "sample": train_config["sample"],
@@ -550,17 +634,23 @@ def promote_sentiment(version: str | int | None = None) -> dict:
 def score_reviews(
     con: duckdb.DuckDBPyConnection, as_of: date, run_id: str, scorer: SentimentScorer | None = None
 ) -> int:
-    """Score reviews written before the end of ``as_of`` into ml.review_sentiment; returns rows written."""
+    """Score reviews written before ``as_of`` into ml.review_sentiment; returns rows written.
+
+    Like every score, only customers who consented to profiling as of ``as_of`` are scored (their
+    consent state comes from ``marts.ml_customer_features`` at that date, built by dbt).
+    """
     import pyarrow as pa
 
     from rapport.warehouse import replace_partition, table_exists
 
-    if not table_exists(con, "raw", "reviews"):
-        raise LookupError("raw.reviews does not exist: run `rapport ingest` before scoring sentiment")
+    if not table_exists(con, "staging", "stg_shop__reviews"):
+        raise LookupError("staging.stg_shop__reviews does not exist: run `rapport transform` before scoring sentiment")
     reviews = con.execute(
-        "select review_id, customer_id, title, review_text from raw.reviews "
-        "where reviewed_at < ? and review_text is not null and trim(review_text) <> '' order by review_id",
-        [datetime.combine(as_of + timedelta(days=1), datetime.min.time())],
+        "select r.review_id, r.customer_id, r.title, r.review_text from staging.stg_shop__reviews as r "
+        "join marts.ml_customer_features as f on f.customer_id = r.customer_id and f.as_of_date = ? "
+        "where f.has_profiling_consent and r.reviewed_at < ? "
+        "and r.review_text is not null and trim(r.review_text) <> '' order by r.review_id",
+        [as_of, datetime.combine(as_of, datetime.min.time())],
     ).df()
     scorer = scorer or SentimentScorer.load()
     scores = scorer.score(review_inputs(reviews))
