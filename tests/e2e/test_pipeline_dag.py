@@ -47,6 +47,11 @@ def test_scores_respect_consent(pipeline_run, warehouse_con):
         "where not c.has_profiling_consent"
     ).fetchone()[0]
     assert unconsented == 0
+    unconsented_reviews = warehouse_con.execute(
+        "select count(*) from ml.review_sentiment s join marts.customer_360 c using (customer_id) "
+        "where not c.has_profiling_consent"
+    ).fetchone()[0]
+    assert unconsented_reviews == 0
     offers_without_consent = warehouse_con.execute(
         "select count(*) from ml.offer_recommendations r join marts.customer_360 c using (customer_id) "
         "where (r.channel = 'email' and not c.has_email_consent) or (r.channel = 'sms' and not c.has_sms_consent) "
