@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -132,7 +134,8 @@ def test_report_is_written_with_every_section(pipeline_run):
     text = report.read_text(encoding="utf-8")
     for heading in ("Segments", "Churn risk", "Next best offers", "Review sentiment", "Data quality gates"):
         assert f"<h2>{heading}</h2>" in text, heading
-    assert "cdn.plot.ly" not in text  # self-contained: plotly.js is inlined
+    assert not re.search(r"<script[^>]+src=", text)  # self-contained: plotly.js is inlined, nothing fetched
+    assert text.count("Plotly.newPlot") >= 4
 
 
 def test_cli_status_reports_the_run(pipeline_run, capsys):
