@@ -93,7 +93,7 @@ def get_settings() -> Settings:
         mlflow_tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", default_tracking),
         reviews_corpus=_env_path(
             "RAPPORT_REVIEWS_CORPUS",
-            project_root.parent / "shared" / "data" / "reviews" / "Womens Clothing E-Commerce Reviews.csv",
+            project_root / "data" / "reviews" / "womens_clothing_ecommerce_reviews.csv.gz",
         ),
         sentiment_model=os.environ.get("RAPPORT_SENTIMENT_MODEL", "champion"),
         sentiment_train_size=int(os.environ.get("RAPPORT_SENTIMENT_TRAIN_SIZE", "3000")),

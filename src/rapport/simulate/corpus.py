@@ -46,7 +46,7 @@ def load_review_pool(path: Path) -> ReviewPool:
     if not path.is_file():
         raise FileNotFoundError(
             f"review corpus not found at {path}; set RAPPORT_REVIEWS_CORPUS to the path of "
-            "'Womens Clothing E-Commerce Reviews.csv' (see shared/data/reviews/README.md)"
+            "the review corpus (the repo ships it as data/reviews/womens_clothing_ecommerce_reviews.csv.gz)"
         )
     frame = pd.read_csv(path).rename(columns={"Unnamed: 0": "row_id"})
     buckets = frame["row_id"].map(split_bucket)

@@ -55,3 +55,13 @@ def test_empty_texts_are_dropped_after_splitting(corpus_with_empty_texts):
 def test_missing_corpus_says_how_to_fix(tmp_path):
     with pytest.raises(FileNotFoundError, match="RAPPORT_REVIEWS_CORPUS"):
         load_corpus(tmp_path / "nope.csv")
+
+
+def test_shipped_corpus_is_the_original_file():
+    import gzip
+    import hashlib
+
+    from rapport.settings import get_settings
+
+    data = gzip.decompress(get_settings().reviews_corpus.read_bytes())
+    assert hashlib.sha256(data).hexdigest() == "bd93cc515747ad1f87b8bc863c9e40da758509e6db6506a96d06976e61e36ee0"
