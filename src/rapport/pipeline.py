@@ -52,7 +52,7 @@ def feature_dates(as_of: date) -> list[date]:
     dates = set(configured_churn_cutoffs(as_of).all())
     con = warehouse.connect()
     try:
-        if warehouse.table_exists(con, "raw", "campaigns"):
+        if warehouse.table_exists(con, "raw", "offer_responses"):
             dates.update(nbo_feature_dates(con, as_of))
     finally:
         con.close()

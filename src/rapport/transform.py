@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from rapport.contract import SQL_TYPES, TABLES, Column, Table
+from rapport.ml.config import load_model_config
 from rapport.ml.features import churn_horizon_days
 from rapport.settings import get_settings
 
@@ -166,6 +167,7 @@ def dbt_vars(as_of: date, feature_cutoffs: Sequence[date] | None = None, extra_v
         "as_of_date": as_of.isoformat(),
         "feature_cutoffs": [c.isoformat() for c in cutoffs],
         "churn_horizon_days": churn_horizon_days(),
+        "nbo_response_window_days": int(load_model_config("nbo")["response_window_days"]),
     }
     variables.update(extra_vars or {})
     return variables

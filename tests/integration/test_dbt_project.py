@@ -202,10 +202,13 @@ def load_fixture(con: duckdb.DuckDBPyConnection) -> None:
     insert_rows(con, "offer_responses", [
         {"assignment_id": "as1", "campaign_id": "k1", "customer_id": "c1", "offer_id": "of1",
          "assignment_group": "treatment", "sent_at": ts("2026-06-01 10:00:00"), "has_responded": True,
-         "responded_at": ts("2026-07-01 10:00:00")},
+         "responded_at": ts("2026-06-20 10:00:00")},
         {"assignment_id": "as2", "campaign_id": "k1", "customer_id": "c2", "offer_id": "of1",
          "assignment_group": "control", "sent_at": ts("2026-06-01 10:00:00"), "has_responded": False,
          "responded_at": None},
+        {"assignment_id": "as3", "campaign_id": "k1", "customer_id": "c3", "offer_id": "of1",
+         "assignment_group": "treatment", "sent_at": ts("2026-06-01 10:00:00"), "has_responded": True,
+         "responded_at": ts("2026-07-01 10:00:00")},  # 30 days later: outside the response window
     ])  # fmt: skip
     insert_rows(
         con,
@@ -428,9 +431,9 @@ def test_order_corrected_after_a_cutoff_counts_only_before_the_correction(built_
 def test_nbo_training_joins_features_as_of_send_date(built_warehouse):
     con, _ = built_warehouse
     rows = query(con, "select * from marts.ml_nbo_training order by assignment_id")
-    assert rows["assignment_id"].tolist() == ["as1", "as2"]
-    assert rows["offer_type"].tolist() == ["discount", "discount"]
-    assert rows["has_responded"].tolist() == [True, False]
+    assert rows["assignment_id"].tolist() == ["as1", "as2", "as3"]
+    assert rows["offer_type"].tolist() == ["discount"] * 3
+    assert rows["has_responded"].tolist() == [True, False, False]  # as3 responded after its 30-day window
     assert rows.loc[0, "frequency_365d"] == 2  # c1 as of 2026-06-01, not as of the reporting date
 
 

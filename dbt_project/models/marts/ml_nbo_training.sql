@@ -28,8 +28,15 @@ sent_responses as (
         assignment_group,
         sent_at,
         cast(date_trunc('day', sent_at) as date) as sent_date,
+        -- a response counts only inside the offer's response window and before the as-of date
         has_responded
-            and (responded_at is null or responded_at < cast('{{ var("as_of_date") }}' as timestamp)) as has_responded,
+            and (
+                responded_at is null
+                or (
+                    responded_at < cast('{{ var("as_of_date") }}' as timestamp)
+                    and responded_at < sent_at + interval '{{ var("nbo_response_window_days") }} days'
+                )
+            ) as has_responded,
     from offer_responses
     where sent_at < cast('{{ var("as_of_date") }}' as timestamp)
 

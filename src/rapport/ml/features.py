@@ -70,10 +70,10 @@ def configured_churn_cutoffs(as_of: date, config: dict | None = None) -> ChurnCu
 
 
 def nbo_feature_dates(con: duckdb.DuckDBPyConnection, as_of: date) -> list[date]:
-    """Distinct campaign send dates before ``as_of``: the dates NBO training needs features for."""
+    """Distinct offer send dates before ``as_of``: the dates NBO training needs features for."""
     rows = con.execute(
-        "select distinct cast(started_at as date) as sent_date from raw.campaigns "
-        "where cast(started_at as date) < ? order by sent_date",
+        "select distinct cast(sent_at as date) as sent_date from raw.offer_responses "
+        "where cast(sent_at as date) < ? order by sent_date",
         [as_of],
     ).fetchall()
     return [row[0] for row in rows]

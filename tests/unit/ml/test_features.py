@@ -52,16 +52,16 @@ def con():
         }
     )
     labels = features[["customer_id", "as_of_date"]].assign(is_churned=[True, False, False, True, True, False])
-    campaigns = pd.DataFrame(
+    offer_responses = pd.DataFrame(
         {
-            "campaign_id": ["k1", "k2", "k3"],
-            "started_at": pd.to_datetime(["2025-01-05 09:00", "2025-01-05 00:00", "2025-03-01 00:00"]),
+            "assignment_id": ["a1", "a2", "a3"],
+            "sent_at": pd.to_datetime(["2025-01-05 09:00", "2025-01-05 00:00", "2025-03-01 00:00"]),
         }
     )
     for name, frame in {
         "marts.ml_customer_features": features,
         "marts.ml_churn_labels": labels,
-        "raw.campaigns": campaigns,
+        "raw.offer_responses": offer_responses,
     }.items():
         con.register("_f", frame)
         con.execute(f"create table {name} as select * from _f")
