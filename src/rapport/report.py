@@ -35,6 +35,7 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
     """Write ``var/reports/relationship_<as_of>.html`` and return its path."""
     import plotly.express as px
 
+    px.defaults.color_discrete_sequence = PALETTE
     settings = get_settings()
     con = warehouse.connect(read_only=True)
     sections: list[str] = []

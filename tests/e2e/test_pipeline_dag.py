@@ -145,3 +145,11 @@ def test_cli_status_reports_the_run(pipeline_run, capsys):
     out = capsys.readouterr().out
     assert "marts.customer_360" in out
     assert "rapport-churn" in out and "@champion" in out
+
+
+def test_only_active_customers_get_a_churn_score(pipeline_run, warehouse_con):
+    lapsed_scored = warehouse_con.execute(
+        "select count(*) from ml.churn_scores s join marts.ml_customer_features f "
+        "on f.customer_id = s.customer_id and f.as_of_date = s.as_of_date where not f.is_active_365d"
+    ).fetchone()[0]
+    assert lapsed_scored == 0

@@ -318,12 +318,17 @@ def risk_band(probabilities: np.ndarray, bands: dict[str, float]) -> np.ndarray:
 
 
 def score_churn(con: duckdb.DuckDBPyConnection, as_of: date, run_id: str) -> int:
-    """Score every profiling-consented customer at ``as_of`` with the champion; write ``ml.churn_scores``."""
+    """Score active, profiling-consented customers at ``as_of`` with the champion; write ``ml.churn_scores``.
+
+    Churn is defined for customers who bought in the 365 days before the date (as in the labels), so
+    only they are scored; lapsed customers are a win-back audience, not a churn risk.
+    """
     config = load_model_config("churn")
     model_name = config["model_name"]
     model, version = load_champion(model_name)
     require_features_at(con, as_of)
     frame = load_scoring_frame(con, as_of)
+    frame = frame[frame["is_active_365d"].fillna(False).astype(bool)].reset_index(drop=True)
     probabilities = (
         model.predict_proba(feature_matrix(frame, list(model.get_booster().feature_names)))[:, 1]
         if len(frame)

@@ -39,6 +39,7 @@ def synthetic_features(cutoff: date, seed: int) -> pd.DataFrame:
     frame.insert(0, "customer_id", [f"c{i:04d}" for i in range(N_CUSTOMERS)])
     frame.insert(1, "as_of_date", cutoff)
     frame["has_profiling_consent"] = np.arange(N_CUSTOMERS) % 10 != 0
+    frame["is_active_365d"] = (np.arange(N_CUSTOMERS) % 7 != 0).astype(float)
     return frame
 
 
@@ -124,14 +125,15 @@ def test_score_churn_writes_one_row_per_eligible_customer_and_rerun_replaces(tra
     monkeypatch.setenv("RAPPORT_HOME", str(trained["home"]))
     monkeypatch.setattr(churn, "load_model_config", lambda model: small_config())
     con = trained["con"]
-    assert churn.score_churn(con, AS_OF, run_id="run-a") == N_CUSTOMERS * 9 // 10
-    assert churn.score_churn(con, AS_OF, run_id="run-b") == N_CUSTOMERS * 9 // 10
+    eligible = sum(1 for i in range(N_CUSTOMERS) if i % 10 and i % 7)  # profiling consent and active
+    assert churn.score_churn(con, AS_OF, run_id="run-a") == eligible
+    assert churn.score_churn(con, AS_OF, run_id="run-b") == eligible
     rows = con.execute(
         "select count(*), count(distinct customer_id), min(churn_probability), max(churn_probability), "
         "list(distinct scoring_run_id) from ml.churn_scores where as_of_date = ?",
         [AS_OF],
     ).fetchone()
-    assert rows[0] == rows[1] == N_CUSTOMERS * 9 // 10
+    assert rows[0] == rows[1] == eligible
     assert 0.0 <= rows[2] <= rows[3] <= 1.0
     assert rows[4] == ["run-b"]
     bands = {b for (b,) in con.execute("select distinct risk_band from ml.churn_scores").fetchall()}
