@@ -48,7 +48,12 @@ def test_every_contract_table_has_a_staging_model():
 def test_dbt_vars_default_cutoff_is_the_as_of_date(monkeypatch):
     monkeypatch.setenv("RAPPORT_CHURN_HORIZON_DAYS", "60")
     variables = dbt_vars(date(2026, 11, 1))
-    assert variables == {"as_of_date": "2026-11-01", "feature_cutoffs": ["2026-11-01"], "churn_horizon_days": 60}
+    assert variables == {
+        "as_of_date": "2026-11-01",
+        "feature_cutoffs": ["2026-11-01"],
+        "churn_horizon_days": 60,
+        "nbo_response_window_days": 30,  # ml/nbo/config.yaml
+    }
     cutoffs = dbt_vars(date(2026, 11, 1), [date(2026, 6, 1), date(2026, 3, 1), date(2026, 6, 1)])["feature_cutoffs"]
     assert cutoffs == ["2026-03-01", "2026-06-01"]
 
