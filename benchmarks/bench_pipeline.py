@@ -100,9 +100,8 @@ def run(customers: int, days: int, as_of: date) -> dict:
             seconds = time.perf_counter() - started
         rows = None
         if isinstance(result, dict):
-            rows = result.get("rows") if isinstance(result.get("rows"), int) else None
-            if isinstance(result.get("rows"), dict):
-                rows = sum(result["rows"].values())
+            counted = result.get("rows", result.get("rows_loaded"))
+            rows = sum(counted.values()) if isinstance(counted, dict) else counted
         stages[name] = {"seconds": round(seconds, 2), "peak_rss_mb": round(peak.peak / 2**20), "rows": rows}
         print(f"{name:<28} {seconds:8.1f} s  {peak.peak / 2**20:8.0f} MB", flush=True)
         return result
