@@ -49,7 +49,7 @@ def rapport_pipeline():
     def validate_raw_orders(_: dict) -> dict:
         from rapport import pipeline
 
-        return pipeline.validate("raw_orders")
+        return pipeline.validate("raw_orders", _run_id(), _as_of())
 
     @task(outlets=[MARTS])
     def transform(_: dict) -> dict:
@@ -61,7 +61,7 @@ def rapport_pipeline():
     def validate_customer_360(_: dict) -> dict:
         from rapport import pipeline
 
-        return pipeline.validate("customer_360")
+        return pipeline.validate("customer_360", _run_id(), _as_of())
 
     @task
     def train(model: str, _: dict) -> dict:
@@ -85,7 +85,7 @@ def rapport_pipeline():
     def validate_scores(_: list[dict]) -> list[dict]:
         from rapport import pipeline
 
-        return [pipeline.validate(gate) for gate in pipeline.GATES_AFTER_SCORING]
+        return [pipeline.validate(gate, _run_id(), _as_of()) for gate in pipeline.GATES_AFTER_SCORING]
 
     @task
     def publish(_: list[dict]) -> dict:

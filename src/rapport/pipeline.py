@@ -66,33 +66,38 @@ def transform(as_of: date, select: str | None = None) -> dict:
     return dbt.build(as_of, select=select, feature_cutoffs=feature_dates(as_of))
 
 
-def validate(gate: str) -> dict:
+def validate(gate: str, run_id: str | None = None, as_of: date | None = None) -> dict:
     """Run one Great Expectations gate, record its result in ops.gate_results; raise QualityGateError on failure."""
     from rapport.quality import QualityGateError, run_gate
 
     result = run_gate(gate)
-    _record_gate(result.as_dict())
+    _record_gate(result.as_dict(), run_id, as_of)
     if not result.success:
         raise QualityGateError(result)
     return result.as_dict()
 
 
-def _record_gate(result: dict) -> None:
+def _record_gate(result: dict, run_id: str | None, as_of: date | None) -> None:
+    """One row per (run, suite): a retried gate replaces its earlier result instead of adding one."""
     import json
     from datetime import UTC, datetime
 
     from rapport import warehouse
 
+    run_id = run_id or "manual"
     con = warehouse.connect()
     try:
         con.execute(
-            "create table if not exists ops.gate_results (suite varchar, success boolean, evaluated integer, "
-            "failed integer, data_docs varchar, details json, checked_at timestamp)"
+            "create table if not exists ops.gate_results (run_id varchar, as_of_date date, suite varchar, "
+            "success boolean, evaluated integer, failed integer, data_docs varchar, details json, checked_at timestamp)"
         )
         stats = result.get("statistics") or {}
+        con.execute("delete from ops.gate_results where run_id = ? and suite = ?", [run_id, result.get("suite")])
         con.execute(
-            "insert into ops.gate_results values (?, ?, ?, ?, ?, ?, ?)",
+            "insert into ops.gate_results values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
+                run_id,
+                as_of,
                 result.get("suite"),
                 bool(result.get("success")),
                 stats.get("evaluated_expectations"),
@@ -197,17 +202,17 @@ def run(as_of: date, run_id: str | None = None) -> dict:
 
     stage("ingest", ingest)
     for gate in GATES_BEFORE_TRANSFORM:
-        stage(f"validate_{gate}", validate, gate)
+        stage(f"validate_{gate}", validate, gate, run_id, as_of)
     stage("transform", transform, as_of)
     for gate in GATES_AFTER_TRANSFORM:
-        stage(f"validate_{gate}", validate, gate)
+        stage(f"validate_{gate}", validate, gate, run_id, as_of)
     for model in MODELS:
         trained = stage(f"train_{model}", train, model, as_of)
         stage(f"promote_{model}", promote, model, trained["model_version"])
     for model in MODELS:
         stage(f"score_{model}", score, model, as_of, run_id)
     for gate in GATES_AFTER_SCORING:
-        stage(f"validate_{gate}", validate, gate)
+        stage(f"validate_{gate}", validate, gate, run_id, as_of)
     stage("publish", publish)
     stage("report", report, as_of, run_id)
     return summary

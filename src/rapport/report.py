@@ -103,7 +103,7 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
         sentiment = _query(
             con,
             "select date_trunc('month', r.reviewed_at) as month, s.label, count(*) as reviews "
-            "from ml.review_sentiment s join raw.reviews r using (review_id) "
+            "from ml.review_sentiment s join staging.stg_shop__reviews r using (review_id) "
             f"where s.as_of_date = '{as_of}' group by 1, 2 order by 1",
             "ml.review_sentiment",
         )

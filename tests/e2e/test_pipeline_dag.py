@@ -153,3 +153,15 @@ def test_only_active_customers_get_a_churn_score(pipeline_run, warehouse_con):
         "on f.customer_id = s.customer_id and f.as_of_date = s.as_of_date where not f.is_active_365d"
     ).fetchone()[0]
     assert lapsed_scored == 0
+
+
+def test_every_gate_result_is_recorded_once_for_the_run(pipeline_run, warehouse_con):
+    from rapport.pipeline import GATES_AFTER_SCORING, GATES_AFTER_TRANSFORM, GATES_BEFORE_TRANSFORM
+
+    rows = warehouse_con.execute(
+        "select suite, count(*), bool_and(success), min(as_of_date) from ops.gate_results where run_id = ? group by 1",
+        [pipeline_run["dag"]["run_id"]],
+    ).fetchall()
+    gates = {*GATES_BEFORE_TRANSFORM, *GATES_AFTER_TRANSFORM, *GATES_AFTER_SCORING}
+    assert {suite for suite, *_ in rows} == gates
+    assert all(n == 1 and ok and as_of == pipeline_run["as_of"] for _, n, ok, as_of in rows)
