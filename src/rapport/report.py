@@ -15,31 +15,29 @@ from rapport.settings import get_settings
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
 
 
-def _query(con, sql: str, table: str) -> pd.DataFrame | None:
+def _query(con, sql: str, table: str, params: list | None = None) -> pd.DataFrame | None:
+    """Rows of ``sql``, or None when ``table`` has not been built yet or holds nothing for the query."""
     schema, name = table.split(".")
     if not warehouse.table_exists(con, schema, name):
         return None
-    return con.execute(sql).df()
+    frame = con.execute(sql, params or []).df()
+    return frame if len(frame) else None
 
 
-def _figure_html(fig, first: list[bool]) -> str:
-    fig.update_layout(
-        template="plotly_white", colorway=PALETTE, margin={"l": 40, "r": 20, "t": 50, "b": 40}, height=360
-    )
-    include = "inline" if first[0] else False
-    first[0] = False
-    return fig.to_html(full_html=False, include_plotlyjs=include)
+def _figure_html(fig) -> str:
+    """A figure as a ``<div>``; plotly.js itself is inlined once in the page head."""
+    fig.update_layout(template="plotly_white", margin={"l": 40, "r": 20, "t": 50, "b": 40}, height=360)
+    return fig.to_html(full_html=False, include_plotlyjs=False)
 
 
 def build_report(as_of: date, run_id: str | None = None, path: Path | None = None) -> Path:
     """Write ``var/reports/relationship_<as_of>.html`` and return its path."""
     import plotly.express as px
+    from plotly.offline import get_plotlyjs
 
-    px.defaults.color_discrete_sequence = PALETTE
     settings = get_settings()
     con = warehouse.connect(read_only=True)
     sections: list[str] = []
-    first = [True]
     try:
         segments = _query(
             con,
@@ -47,26 +45,29 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
             "from marts.customer_360 group by 1 order by 2 desc",
             "marts.customer_360",
         )
-        if segments is not None and len(segments):
+        if segments is not None:
             fig = px.bar(
                 segments,
                 x="rfm_segment",
                 y="customers",
+                color_discrete_sequence=PALETTE,
                 title="Customers per RFM segment",
                 labels={"rfm_segment": "RFM segment", "customers": "customers"},
             )
-            sections.append(_section("Segments", _figure_html(fig, first) + _table(segments)))
+            sections.append(_section("Segments", _figure_html(fig) + _table(segments)))
         churn = _query(
             con,
-            f"select churn_probability, risk_band, model_version from ml.churn_scores where as_of_date = '{as_of}'",
+            "select churn_probability, risk_band, model_version from ml.churn_scores where as_of_date = ?",
             "ml.churn_scores",
+            [as_of],
         )
-        if churn is not None and len(churn):
+        if churn is not None:
             fig = px.histogram(
                 churn,
                 x="churn_probability",
                 nbins=20,
                 color="risk_band",
+                color_discrete_map={"low": PALETTE[0], "medium": PALETTE[1], "high": PALETTE[3]},
                 title=f"Churn risk distribution (model version {churn['model_version'].iloc[0]})",
                 labels={"churn_probability": "probability of no purchase in 90 days"},
             )
@@ -74,40 +75,42 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
                 "select s.customer_id, round(s.churn_probability, 3) as churn_probability, c.rfm_segment, "
                 "c.recency_days, round(c.monetary_365d, 0) as monetary_365d from ml.churn_scores s "
                 "join marts.customer_360 c using (customer_id) "
-                f"where s.as_of_date = '{as_of}' order by s.churn_probability * c.monetary_365d desc limit 10"
+                "where s.as_of_date = ? order by s.churn_probability * c.monetary_365d desc limit 10",
+                [as_of],
             ).df()
             sections.append(
                 _section(
                     "Churn risk",
-                    _figure_html(fig, first)
-                    + "<h3>At-risk customers worth a call (risk × 12-month spend)</h3>"
-                    + _table(top),
+                    _figure_html(fig) + "<h3>At-risk customers worth a call (risk × 12-month spend)</h3>" + _table(top),
                 )
             )
         offers = _query(
             con,
             "select offer_id, channel, count(*) as customers, round(avg(expected_value), 2) as avg_expected_value "
-            f"from ml.offer_recommendations where as_of_date = '{as_of}' and rank = 1 group by 1, 2 order by 3 desc",
+            "from ml.offer_recommendations where as_of_date = ? and rank = 1 group by 1, 2 order by 3 desc",
             "ml.offer_recommendations",
+            [as_of],
         )
-        if offers is not None and len(offers):
+        if offers is not None:
             fig = px.bar(
                 offers,
                 x="offer_id",
                 y="customers",
                 color="channel",
+                color_discrete_sequence=PALETTE,
                 title="Next best offer (rank 1)",
                 labels={"offer_id": "offer", "customers": "customers"},
             )
-            sections.append(_section("Next best offers", _figure_html(fig, first) + _table(offers)))
+            sections.append(_section("Next best offers", _figure_html(fig) + _table(offers)))
         sentiment = _query(
             con,
             "select date_trunc('month', r.reviewed_at) as month, s.label, count(*) as reviews "
             "from ml.review_sentiment s join staging.stg_shop__reviews r using (review_id) "
-            f"where s.as_of_date = '{as_of}' group by 1, 2 order by 1",
+            "where s.as_of_date = ? group by 1, 2 order by 1",
             "ml.review_sentiment",
+            [as_of],
         )
-        if sentiment is not None and len(sentiment):
+        if sentiment is not None:
             fig = px.bar(
                 sentiment,
                 x="month",
@@ -117,7 +120,7 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
                 labels={"month": "month", "reviews": "reviews"},
                 color_discrete_map={"negative": PALETTE[3], "neutral": PALETTE[1], "positive": PALETTE[0]},
             )
-            sections.append(_section("Review sentiment", _figure_html(fig, first)))
+            sections.append(_section("Review sentiment", _figure_html(fig)))
         gates = _query(
             con,
             "select suite, success, evaluated, failed, checked_at from ops.gate_results "
@@ -143,7 +146,8 @@ def build_report(as_of: date, run_id: str | None = None, path: Path | None = Non
 <html lang="en"><head><meta charset="utf-8"><title>Rapport — relationship report {as_of}</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;font-size:0.9em}}td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}
-th{{background:#f3f3f3}}section{{margin-bottom:2em}}</style></head><body>
+th{{background:#f3f3f3}}section{{margin-bottom:2em}}</style>
+<script type="text/javascript">{get_plotlyjs()}</script></head><body>
 <h1>Relationship report</h1>
 <p>Data as of <b>{as_of}</b> (features and scores use data before this date) · run <code>{html.escape(run_id or "-")}</code>
 · generated {generated}</p>
