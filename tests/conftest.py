@@ -42,6 +42,17 @@ E2E_CUSTOMERS = int(os.environ.get("RAPPORT_E2E_CUSTOMERS", "500"))
 E2E_START = date(2024, 11, 1)
 
 
+@pytest.fixture(scope="module")
+def module_home(tmp_path_factory):
+    """A RAPPORT_HOME of the test module's own (warehouse, MLflow store, models), set for the whole module."""
+    home = tmp_path_factory.mktemp("rapport_home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAPPORT_HOME", str(home))
+        # mlflow.set_tracking_uri (in configure_mlflow) exports MLFLOW_TRACKING_URI; leaving the module unsets it
+        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        yield home
+
+
 @pytest.fixture(scope="session")
 def pipeline_run():
     """Generate ~500 customers over two years and run the rapport_pipeline DAG once."""

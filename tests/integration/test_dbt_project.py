@@ -286,14 +286,11 @@ def expected_order_features(as_of: date) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def built_warehouse(tmp_path_factory: pytest.TempPathFactory):
+def built_warehouse(module_home):
     """Build the whole project once on the fixture; yields (read-only connection, build summary)."""
-    home = tmp_path_factory.mktemp("rapport_home")
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAPPORT_HOME", str(home))
-        patch.delenv("RAPPORT_WAREHOUSE", raising=False)
         patch.setenv("RAPPORT_CHURN_HORIZON_DAYS", str(HORIZON_DAYS))
-        warehouse = home / "warehouse.duckdb"
+        warehouse = module_home / "warehouse.duckdb"
         con = duckdb.connect(str(warehouse))
         load_fixture(con)
         con.close()

@@ -11,12 +11,8 @@ pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory):
-    home = tmp_path_factory.mktemp("sentiment-integration")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAPPORT_HOME", str(home))
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        yield home
+def home(module_home):
+    return module_home
 
 
 @pytest.fixture(scope="module")

@@ -13,18 +13,13 @@ NEGATED = "I do not love this dress. The fit is not perfect, the fabric is not s
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(module_home):
     """Train on 600 training-split reviews in a throwaway RAPPORT_HOME; the promotion gate must let it through."""
     from rapport.ml.sentiment import promote_sentiment, train_sentiment
 
-    home = tmp_path_factory.mktemp("sentiment-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAPPORT_HOME", str(home))
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
-        patch.delenv("RAPPORT_SENTIMENT_MODEL", raising=False)
-        result = train_sentiment(train_size=600, eval_size=300)
-        decision = promote_sentiment(result["model_version"])
-        yield {**result, "home": home, "decision": decision}
+    result = train_sentiment(train_size=600, eval_size=300)
+    decision = promote_sentiment(result["model_version"])
+    return {**result, "home": module_home, "decision": decision}
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,9 @@ def read_landing(landing: Path, table: Table) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def landing(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
-    home = tmp_path_factory.mktemp("home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAPPORT_HOME", str(home))
-        counts = generate(home / "landing", customers=300, start=START, days=120, seed=7)
-    return home / "landing", counts
+def landing(module_home: Path) -> tuple[Path, dict[str, int]]:
+    counts = generate(module_home / "landing", customers=300, start=START, days=120, seed=7)
+    return module_home / "landing", counts
 
 
 @pytest.fixture(scope="module")

@@ -72,17 +72,14 @@ def build_warehouse(path, shuffle_labels: bool = False):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(module_home):
     """One RAPPORT_HOME for the module: version 1 trained on learnable labels, then promoted."""
-    home = tmp_path_factory.mktemp("rapport_home")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAPPORT_HOME", str(home))
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.setattr(churn, "load_model_config", lambda model: small_config())
-        con = build_warehouse(home / "warehouse.duckdb")
+        con = build_warehouse(module_home / "warehouse.duckdb")
         result = churn.train_churn(AS_OF, con, config=small_config())
         promotion = churn.promote_churn(result["model_version"])
-        yield {"home": home, "con": con, "result": result, "promotion": promotion}
+        yield {"home": module_home, "con": con, "result": result, "promotion": promotion}
         con.close()
 
 

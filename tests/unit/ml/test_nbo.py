@@ -105,13 +105,10 @@ def build_warehouse(path) -> tuple:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    home = tmp_path_factory.mktemp("rapport_home")
+def trained(module_home):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("RAPPORT_HOME", str(home))
-        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
         mp.setattr(nbo, "load_model_config", lambda model: small_config())
-        con = build_warehouse(home / "warehouse.duckdb")
+        con = build_warehouse(module_home / "warehouse.duckdb")
         result = nbo.train_nbo(AS_OF, con, config=small_config())
         promotion = nbo.promote_nbo(result["model_version"])
         yield {"con": con, "result": result, "promotion": promotion}
