@@ -8,6 +8,7 @@ from pathlib import Path
 
 import duckdb
 
+from rapport.scores import ensure_score_tables
 from rapport.settings import get_settings
 
 SCHEMAS = ("raw", "quarantine", "staging", "intermediate", "marts", "ml", "ops")
@@ -24,6 +25,7 @@ def connect(path: Path | None = None, read_only: bool = False) -> duckdb.DuckDBP
     con = duckdb.connect(str(path))
     for schema in SCHEMAS:
         con.execute(f"create schema if not exists {schema}")
+    ensure_score_tables(con)
     return con
 
 
