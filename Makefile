@@ -37,10 +37,21 @@ install: $(VENV)/.installed ## create .venv with the pinned dependencies (torch 
 demo: install ## generate sample data and run the whole pipeline through Airflow (dag.test)
 	$(VENV)/bin/rapport demo
 
+# The report's browser test drives Debian's Chromium (playwright, no downloaded browser); installed when absent.
+CHROMIUM ?= $(shell command -v chromium 2>/dev/null || echo /usr/bin/chromium)
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "chromium not found: install Chromium and set CHROMIUM=/path/to/it"; exit 1; }
+	$$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q chromium >/dev/null || \
+	  { $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -q >/dev/null && \
+	    $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -q chromium >/dev/null; }
+
+.PHONY: browser
+browser: $(CHROMIUM) ## install Chromium for the report's browser test (Debian's package)
+
 .PHONY: test
-test: install ## lint, then run the whole test suite
+test: install browser ## lint, then run the whole test suite
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	RAPPORT_CHROMIUM=$(CHROMIUM) $(VENV)/bin/pytest
 
 .PHONY: lint
 lint: install ## ruff check and format check
