@@ -61,6 +61,7 @@ class Table:
     required: bool = False  # only customers and orders must be present
     version_column: str | None = None  # a later row with the same key and a newer version wins
     grain: str = field(default="")
+    without: str = ""  # what the pipeline cannot do when this optional source is missing
 
     def column(self, name: str) -> Column:
         for column in self.columns:
@@ -90,6 +91,7 @@ OFFER_TYPES = (
     "community_invite",
 )
 PRODUCT_CATEGORIES = ("Tops", "Dresses", "Bottoms", "Intimate", "Jackets", "Trend")
+PRIVACY_CHANNELS = ("web", "app", "email", "call_center", "post")
 
 _CUSTOMER_FK = "customers.customer_id"
 
@@ -129,6 +131,7 @@ TABLES: tuple[Table, ...] = (
         description="Consent events per customer, purpose and channel; the latest per (customer, purpose, channel) holds.",
         key=("consent_id",),
         event_time="recorded_at",
+        without="consent state per purpose and channel: nobody counts as consenting, so consent-gated scores and offers are withheld",
         columns=(
             Column("consent_id", "string", "Consent event id."),
             _customer_id(),
@@ -149,6 +152,7 @@ TABLES: tuple[Table, ...] = (
         key=("product_id",),
         event_time="updated_at",
         version_column="updated_at",
+        without="product names and categories of order lines and reviews",
         columns=(
             Column("product_id", "string", "Product id."),
             Column("product_name", "string", "Display name."),
@@ -185,6 +189,7 @@ TABLES: tuple[Table, ...] = (
         description="One row per order line.",
         key=("order_item_id",),
         event_time="ordered_at",
+        without="basket features (lines, units, categories bought)",
         columns=(
             Column("order_item_id", "string", "Order line id."),
             Column("order_id", "string", "Order this line belongs to.", references="orders.order_id"),
@@ -199,6 +204,7 @@ TABLES: tuple[Table, ...] = (
         description="Website events; anonymous until the visitor logs in.",
         key=("event_id",),
         event_time="occurred_at",
+        without="website engagement features (sessions, product views, carts)",
         columns=(
             Column("event_id", "string", "Event id."),
             Column("device_id", "string", "Browser cookie id."),
@@ -218,6 +224,7 @@ TABLES: tuple[Table, ...] = (
         description="Mobile app events; anonymous until the user logs in.",
         key=("event_id",),
         event_time="occurred_at",
+        without="app engagement features (sessions, push opens)",
         columns=(
             Column("event_id", "string", "Event id."),
             Column("device_id", "string", "App installation id."),
@@ -238,6 +245,7 @@ TABLES: tuple[Table, ...] = (
         description="Store visits recognised by a scanned loyalty card.",
         key=("visit_id",),
         event_time="visited_at",
+        without="store visit features",
         columns=(
             Column("visit_id", "string", "Visit id."),
             Column("loyalty_card_id", "string", "Card scanned at the till or the door."),
@@ -251,6 +259,7 @@ TABLES: tuple[Table, ...] = (
         description="Calls and chats with the contact center, matched to customers by phone number.",
         key=("contact_id",),
         event_time="contacted_at",
+        without="contact-center features (complaints, cancellations)",
         columns=(
             Column("contact_id", "string", "Contact id."),
             Column("phone", "string", "Caller's phone number (E.164).", pii="hash"),
@@ -270,6 +279,7 @@ TABLES: tuple[Table, ...] = (
         description="Email, SMS and social interactions with the brand's messages.",
         key=("interaction_id",),
         event_time="occurred_at",
+        without="message engagement (opens, clicks, unsubscribes) in the engagement index",
         columns=(
             Column("interaction_id", "string", "Interaction id."),
             _customer_id(),
@@ -289,6 +299,7 @@ TABLES: tuple[Table, ...] = (
         description="Posts, comments, likes and event attendance in the brand community.",
         key=("activity_id",),
         event_time="occurred_at",
+        without="community activity in the relationship engagement index",
         columns=(
             Column("activity_id", "string", "Activity id."),
             _customer_id(),
@@ -304,6 +315,7 @@ TABLES: tuple[Table, ...] = (
         key=("offer_id",),
         event_time="updated_at",
         version_column="updated_at",
+        without="next-best-offer training and recommendations (the offer catalog)",
         columns=(
             Column("offer_id", "string", "Offer id."),
             Column("offer_type", "string", "Kind of offer.", enum=OFFER_TYPES),
@@ -318,6 +330,7 @@ TABLES: tuple[Table, ...] = (
         description="Marketing campaigns; each sends one offer with a randomised control group.",
         key=("campaign_id",),
         event_time="started_at",
+        without="next-best-offer training (campaigns with control groups)",
         columns=(
             Column("campaign_id", "string", "Campaign id."),
             Column("offer_id", "string", "Offer the campaign sends.", references="offers.offer_id"),
@@ -331,6 +344,7 @@ TABLES: tuple[Table, ...] = (
         description="One row per customer targeted by a campaign: treatment or control, and whether they responded.",
         key=("assignment_id",),
         event_time="sent_at",
+        without="next-best-offer training and uplift (treatment and control responses)",
         columns=(
             Column("assignment_id", "string", "Assignment id."),
             Column("campaign_id", "string", "Campaign.", references="campaigns.campaign_id"),
@@ -347,6 +361,7 @@ TABLES: tuple[Table, ...] = (
         description="Net Promoter Score survey answers.",
         key=("survey_id",),
         event_time="answered_at",
+        without="NPS per segment and NPS features",
         columns=(
             Column("survey_id", "string", "Survey answer id."),
             _customer_id(),
@@ -359,6 +374,7 @@ TABLES: tuple[Table, ...] = (
         description="Product reviews written by customers.",
         key=("review_id",),
         event_time="reviewed_at",
+        without="review sentiment and aspect scoring",
         columns=(
             Column("review_id", "string", "Review id."),
             _customer_id(),
@@ -374,6 +390,7 @@ TABLES: tuple[Table, ...] = (
         description="Loyalty tier changes; a customer's tier is the latest row before a date.",
         key=("customer_id", "valid_from"),
         event_time="valid_from",
+        without="loyalty tiers in the customer 360",
         columns=(
             _customer_id(),
             Column("tier", "string", "Tier.", enum=LOYALTY_TIERS),
@@ -381,9 +398,32 @@ TABLES: tuple[Table, ...] = (
             Column("points_balance", "integer", "Points at the change.", min=0),
         ),
     ),
+    Table(
+        name="deletion_requests",
+        description="Requests to be forgotten (right to erasure); the customer may already be gone, so "
+        "customer_id has no foreign key to customers.",
+        key=("request_id",),
+        event_time="requested_at",
+        without="erasure requests: apply_deletion_requests has nothing to act on",
+        columns=(
+            Column("request_id", "string", "Request id."),
+            Column("customer_id", "string", "The customer to forget (possibly already forgotten)."),
+            Column("requested_at", "timestamp", "When the request was received (UTC)."),
+            Column("channel", "string", "Where the request came in.", enum=PRIVACY_CHANNELS),
+        ),
+    ),
 )
 
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+
+
+def missing_source_effects(present: set[str] | frozenset[str]) -> dict[str, str]:
+    """For each declared source not in ``present``: what is lost without it (required sources say so)."""
+    return {
+        t.name: "required: nothing can be built without it" if t.required else f"no {t.without}"
+        for t in TABLES
+        if t.name not in present
+    }
 
 
 def get_table(name: str) -> Table:

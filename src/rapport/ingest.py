@@ -51,9 +51,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from rapport.contract import SQL_TYPES, TABLES, TABLES_BY_NAME, Column, Table
+from rapport.contract import SQL_TYPES, TABLES, TABLES_BY_NAME, Column, Table, missing_source_effects
+from rapport.mapping import Mapping, SourceMapping, load_mapping
 from rapport.pii import hash_pii_sql, pii_kind
 from rapport.settings import get_settings
+from rapport.trust.erasure import drop_suppressed_rows
 from rapport.warehouse import connect, transaction
 
 LOGGER = logging.getLogger("rapport.ingest")
@@ -112,6 +114,7 @@ class IngestSummary:
     files_skipped: int = 0
     seconds: float = 0.0
     tables: dict[str, TableLoad] = field(default_factory=dict)
+    missing_sources: dict[str, str] = field(default_factory=dict)
 
     @property
     def files_loaded(self) -> int:
@@ -135,6 +138,7 @@ class IngestSummary:
             "rows_rejected": self.rows_rejected,
             "seconds": round(self.seconds, 2),
             "tables": {name: asdict(load) for name, load in self.tables.items()},
+            "missing_sources": self.missing_sources,
         }
 
 
@@ -349,18 +353,26 @@ def read_csv_landing_file(table: Table, data: bytes) -> tuple[pa.Table, str | No
     return frame, note
 
 
-def read_parquet_landing_file(table: Table, data: bytes) -> tuple[pa.Table, str | None]:
+def read_parquet_landing_file(
+    table: Table, data: bytes, mapping: SourceMapping | None = None
+) -> tuple[pa.Table, str | None]:
     """A Parquet landing file as text columns of the contract (``_source_line`` is the row number)."""
     try:
         parsed = pq.read_table(io.BytesIO(data))
+        parsed = pa.table(
+            [pc.cast(parsed.column(i).combine_chunks(), pa.string()) for i in range(parsed.num_columns)],
+            names=parsed.column_names,
+        )
     except (pa.ArrowException, OSError) as exc:
         issue = f"{table.name}: unreadable Parquet file ({exc})"
         frame = _frame_from_columns(table, [], [], pa.array([1], pa.int64()), pa.array([issue], pa.string()))
         return frame, issue
+    if mapping is not None:
+        parsed = mapping.apply(parsed)
     header = parsed.column_names
     columns = []
     for i in range(parsed.num_columns):
-        column = pc.cast(parsed.column(i).combine_chunks(), pa.string())
+        column = parsed.column(i).combine_chunks()
         columns.append(pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
     rows = parsed.num_rows
     lines = pa.array(np.arange(1, rows + 1, dtype=np.int64))
@@ -371,10 +383,20 @@ def read_parquet_landing_file(table: Table, data: bytes) -> tuple[pa.Table, str 
     return frame, note
 
 
-def read_landing_file(table: Table, path: Path, data: bytes) -> tuple[pa.Table, str | None]:
-    """One landing file (CSV or Parquet) as text columns of the contract."""
+def read_landing_file(
+    table: Table, path: Path, data: bytes, mapping: Mapping | None = None
+) -> tuple[pa.Table, str | None]:
+    """One landing file (CSV or Parquet) as text columns of the contract, through the table's mapping if any."""
+    source = mapping.for_table(table.name) if mapping else None
     if path.suffix == ".parquet":
-        return read_parquet_landing_file(table, data)
+        return read_parquet_landing_file(table, data, source)
+    if source is not None:
+        try:
+            data = source.to_contract_csv(data)
+        except pa.ArrowInvalid as exc:
+            issue = f"{table.name}: cannot be read with the mapping of {mapping.path} ({exc})"
+            frame = _frame_from_columns(table, [], [], pa.array([1], pa.int64()), pa.array([issue], pa.string()))
+            return frame, issue
     return read_csv_landing_file(table, data)
 
 
@@ -407,6 +429,23 @@ def ensure_ingest_tables(con: duckdb.DuckDBPyConnection) -> None:
             f"create table if not exists quarantine.{_quote(table.name)} ({text}, _reason varchar, "
             "_source_file varchar, _source_line bigint, _load_id varchar, _loaded_at timestamp)"
         )
+
+
+def missing_sources(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """Declared sources with no row in ``raw`` yet, and what the pipeline cannot do without each.
+
+    Only customers and orders are required: every raw table exists (empty when its source never
+    landed), so dbt builds on whatever subset a brand has, and this says what that subset disables.
+    """
+    present = {
+        t.name
+        for t in TABLES
+        if con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'raw' and table_name = ?", [t.name]
+        ).fetchone()[0]
+        and con.execute(f"select exists (select 1 from raw.{_quote(t.name)})").fetchone()[0]
+    }
+    return missing_source_effects(present)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -586,23 +625,25 @@ class _Batch:
 
 
 def _hash_and_read(
-    table: Table, path: Path, landing_dir: Path, known: set[str]
+    table: Table, path: Path, landing_dir: Path, known: set[str], mapping: Mapping | None
 ) -> tuple[str, str, LandingFrame | None]:
     data = path.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     relative = path.relative_to(landing_dir).as_posix()
     if digest in known:
         return relative, digest, None
-    frame, note = read_landing_file(table, path, data)
+    frame, note = read_landing_file(table, path, data, mapping)
     return relative, digest, LandingFrame(relative, digest, frame, note)
 
 
-def read_new_files(table: Table, paths: list[Path], landing_dir: Path, known: set[str], workers: int) -> _Batch:
+def read_new_files(
+    table: Table, paths: list[Path], landing_dir: Path, known: set[str], workers: int, mapping: Mapping | None = None
+) -> _Batch:
     """Read the files of ``table`` whose checksum is not in ``known`` (which gains them)."""
     frames: list[LandingFrame] = []
     skipped = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda p: _hash_and_read(table, p, landing_dir, known), paths)
+        results = pool.map(lambda p: _hash_and_read(table, p, landing_dir, known, mapping), paths)
         for done, (relative, digest, landed) in enumerate(results, start=1):
             if landed is None or digest in known:
                 if landed is not None:
@@ -648,6 +689,7 @@ def _load_batch(
     try:
         con.execute(_check_rows_sql(table, salt))
         con.execute(_resolve_keys_sql(table))
+        drop_suppressed_rows(con, "_ingest_final", (c.raw_name for c in table.raw_columns), salt)
         per_file = con.execute(
             "select _source_file, count(*) filter (where _outcome <> 'reject'), "
             "count(*) filter (where _outcome = 'reject'), count(*) filter (where _outcome = 'resent') "
@@ -770,11 +812,18 @@ def ingest(
     landing_dir: Path | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
     max_rejected_share: float = 0.5,
+    mapping_file: Path | None = None,
 ) -> IngestSummary:
-    """Load every landing file not yet loaded into raw.*, bad rows to quarantine.*; returns a summary."""
+    """Load every landing file not yet loaded into raw.*, bad rows to quarantine.*; returns a summary.
+
+    ``mapping_file`` (default: the ``RAPPORT_INGEST_MAPPING`` setting) describes exports shaped
+    differently from the contract (see :mod:`rapport.mapping`).
+    """
     started = time.perf_counter()
     settings = get_settings()
     landing_dir = Path(landing_dir or settings.landing_dir).resolve()
+    mapping_file = mapping_file or settings.ingest_mapping
+    mapping = load_mapping(mapping_file) if mapping_file else None
     own_connection = con is None
     con = con or connect()
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
@@ -793,7 +842,7 @@ def ingest(
         try:
             with transaction(con):
                 for i, table in enumerate(ordered, start=1):
-                    batch = read_new_files(table, found[table.name], landing_dir, known, workers)
+                    batch = read_new_files(table, found[table.name], landing_dir, known, workers, mapping)
                     summary.files_skipped += batch.skipped
                     if not batch.frames:
                         LOGGER.info(
@@ -817,6 +866,9 @@ def ingest(
             _keep_rejection_evidence(con, error)
             LOGGER.error("%s", error)
             raise
+        summary.missing_sources = missing_sources(con)
+        for name, effect in summary.missing_sources.items():
+            LOGGER.warning("source %s has no data: %s", name, effect)
     finally:
         if own_connection:
             con.close()

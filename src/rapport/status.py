@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rapport import warehouse
+from rapport.ingest import missing_sources
 from rapport.settings import get_settings
 
 MAIN_TABLES = (
@@ -26,6 +27,7 @@ def collect_status() -> dict:
         status["tables"] = {t: counts.get(t) for t in MAIN_TABLES if t in counts}
         status["quarantine"] = {t: n for t, n in counts.items() if t.startswith("quarantine.") and n}
         status["raw_tables"] = sum(1 for t in counts if t.startswith("raw.") and not t.startswith("raw._"))
+        status["missing_sources"] = missing_sources(con)
         if warehouse.table_exists(con, "ops", "gate_results"):
             rows = con.execute(
                 "select suite, success, evaluated, failed from ops.gate_results "
@@ -72,6 +74,8 @@ def print_status() -> None:
         print(f"  {table:<28} {rows:>10,} rows")
     if status["quarantine"]:
         print("  quarantined rows: " + ", ".join(f"{t} {n:,}" for t, n in status["quarantine"].items()))
+    for source, effect in status["missing_sources"].items():
+        print(f"  source {source} has no data: {effect}")
     print(f"BI copy (read-only for BI tools): {status['serving']}")
     print("Quality gates (Great Expectations):")
     for suite, gate in status.get("gates", {}).items():

@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from rapport.contract import get_table
+from rapport.contract import TABLES, get_table
 from rapport.ingest import IngestError, ingest, tables_in_load_order
 from rapport.pii import hash_pii
 from rapport.settings import get_settings
@@ -472,7 +472,7 @@ def test_load_order_puts_referenced_tables_first():
     assert order[0] == "customers"
     assert order.index("offers") < order.index("orders") < order.index("order_items")
     assert order.index("campaigns") < order.index("offer_responses")
-    assert len(order) == len(set(order)) == 17
+    assert len(order) == len(set(order)) == len(TABLES)
 
 
 def test_without_a_connection_it_opens_the_warehouse_from_settings(landing):

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from rapport.contract import TABLES, Table
+from rapport import simulate
+from rapport.contract import TABLES, Table, get_table
 from rapport.settings import get_settings
 from rapport.simulate import generate
 from rapport.simulate.corpus import HELD_OUT_BUCKETS, split_bucket
@@ -21,7 +22,7 @@ START = date(2024, 11, 1)
 
 
 def read_landing(landing: Path, table: Table) -> pd.DataFrame:
-    frames = []
+    frames = [pd.DataFrame(columns=[*table.column_names, "_file_day"], dtype=str)]
     for path in sorted((landing / table.name).glob("*.csv")):
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         assert list(frame.columns) == table.column_names, path
@@ -45,7 +46,9 @@ def test_every_table_is_written_and_counted(landing, tables):
     _, counts = landing
     assert set(counts) == {t.name for t in TABLES}
     for table in TABLES:
-        assert counts[table.name] == len(tables[table.name]) > 0, table.name
+        assert counts[table.name] == len(tables[table.name]), table.name
+        # a few hundred customers over four months rarely ask to be forgotten (see test_deletion_requests_*)
+        assert len(tables[table.name]) > 0 or table.name == "deletion_requests", table.name
 
 
 @pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
@@ -161,3 +164,60 @@ def test_missing_corpus_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
 def test_bad_arguments_are_rejected(tmp_path: Path):
     with pytest.raises(ValueError, match="file_format"):
         generate(tmp_path, customers=10, days=14, file_format="json")
+
+
+@pytest.fixture(scope="module")
+def blocked(module_home: Path) -> dict[str, pd.DataFrame]:
+    """1,200 customers over 150 days simulated in blocks of 500, as a million customers are in blocks."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(simulate, "BLOCK_CUSTOMERS", 500)
+        landing = module_home / "blocked"
+        generate(landing, customers=1200, start=START, days=150, seed=11)
+    return {t.name: read_landing(landing, t) for t in TABLES}
+
+
+def test_blocks_share_one_id_space_and_catalog(blocked):
+    customers = blocked["customers"]
+    assert customers["customer_id"].is_unique and len(customers) == 1200
+    assert customers["email"].is_unique and customers["loyalty_card_id"].replace("", None).dropna().is_unique
+    assert customers["phone"].replace("", None).dropna().is_unique
+    for table in TABLES:
+        if table.version_column is None:
+            assert not blocked[table.name].duplicated(list(table.key)).any(), table.name
+    known = set(customers["customer_id"])
+    for name in ("orders", "consents", "interactions", "offer_responses"):
+        assert set(blocked[name]["customer_id"]) <= known, name
+    responses = blocked["offer_responses"].merge(blocked["customers"][["customer_id"]], on="customer_id")
+    per_campaign = responses.groupby("campaign_id")["customer_id"].nunique()
+    # every block targets its share of each campaign, so campaigns reach customers of several blocks
+    numbers = responses["customer_id"].str[1:].astype(int)
+    assert (numbers <= 500).any() and (numbers > 1000).any() and (per_campaign > 5).all()
+
+
+def test_deletion_requests_stop_the_customers_activity(blocked):
+    requests = blocked["deletion_requests"]
+    assert 0 < requests["customer_id"].nunique() < 0.05 * len(blocked["customers"])
+    assert get_table("deletion_requests").column("customer_id").references is None, "may name a forgotten customer"
+    first_request = requests.groupby("customer_id")["requested_at"].min()
+    for name, time_column in (
+        ("orders", "updated_at"),
+        ("web_events", "occurred_at"),
+        ("interactions", "occurred_at"),
+        ("reviews", "reviewed_at"),
+        ("consents", "recorded_at"),
+    ):
+        rows = blocked[name].merge(first_request.rename("requested_at"), on="customer_id")
+        after = rows[rows[time_column] > rows["requested_at"]]
+        assert after.empty, f"{name}: {len(after)} rows after a deletion request"
+    active_before = blocked["orders"]["customer_id"].isin(first_request.index).any()
+    assert active_before, "customers who ask to be forgotten were customers before"
+
+
+def test_consent_changes_over_time_per_purpose_and_channel(tables):
+    consents = tables["consents"].sort_values(["customer_id", "purpose", "channel", "recorded_at"])
+    history = consents.groupby(["customer_id", "purpose", "channel"])["is_granted"].agg(["first", "last", "size"])
+    changed = history[(history["size"] > 1) & (history["first"] == "true") & (history["last"] == "false")]
+    assert set(changed.index.get_level_values("purpose")) == {"analytics", "profiling", "marketing"}
+    assert {"email", "sms"} <= set(changed.index.get_level_values("channel"))
+    withdrawn_at = consents.loc[consents["is_granted"] == "false", "recorded_at"]
+    assert withdrawn_at.str[:10].nunique() > 20, "withdrawals are spread over time, not all at sign-up"

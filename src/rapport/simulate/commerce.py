@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 
 import numpy as np
 
@@ -11,9 +11,11 @@ from rapport.contract import CHANNELS, LOYALTY_TIERS, OFFER_TYPES, PRODUCT_CATEG
 from rapport.simulate.landing import (
     SECONDS_PER_DAY,
     Clock,
+    digits,
     format_bools,
     format_ints,
     format_money,
+    labels,
     make_ids,
 )
 from rapport.simulate.people import store_ids
@@ -65,6 +67,18 @@ class Orders:
     total: np.ndarray
 
 
+@dataclass(frozen=True)
+class CampaignPlan:
+    """The brand's campaigns, the same for every block of customers: send day, offer, share of eligible targeted."""
+
+    day: np.ndarray
+    offer: np.ndarray
+    share: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.day)
+
+
 @dataclass
 class CampaignSends:
     """Treated customers' message sends, for the interactions table."""
@@ -93,7 +107,7 @@ def build_products(clock: Clock, rng: np.random.Generator) -> tuple[Built, np.nd
     columns = {
         "product_id": make_ids("P", PRODUCT_COUNT, 4),
         "product_name": np.array(names, dtype=object),
-        "category": np.array(PRODUCT_CATEGORIES, dtype=object)[category],
+        "category": labels(PRODUCT_CATEGORIES)[category],
         "list_price": format_money(prices),
         "margin_rate": format_money(rng.uniform(0.35, 0.7, PRODUCT_COUNT)),
         "updated_at": clock.timestamps(np.zeros(PRODUCT_COUNT, dtype=np.int64)),
@@ -132,20 +146,48 @@ def _order_seconds_for_channel(seconds: np.ndarray, channel: np.ndarray, rng: np
     return np.where(in_store, day * SECONDS_PER_DAY + hours, seconds)
 
 
-def _campaign_days(world: World, rng: np.random.Generator) -> np.ndarray:
-    days, month = [], world.start.replace(day=1)
+def plan_campaigns(start: date, days: int, rng: np.random.Generator) -> CampaignPlan:
+    """One campaign early each month, offers in a shuffled rotation, each targeting 10-20% of the eligible."""
+    send_days, month = [], start.replace(day=1)
     while True:
-        day = (month - world.start).days + 4 + int(rng.integers(0, 7))
-        if day >= world.days:
+        day = (month - start).days + 4 + int(rng.integers(0, 7))
+        if day >= days:
             break
         if day >= 0:
-            days.append(day)
+            send_days.append(day)
         month = (month + timedelta(days=32)).replace(day=1)
-    return np.array(days, dtype=np.int64)
+    cycle = rng.permutation(len(OFFER_TYPES))
+    count = len(send_days)
+    offer = cycle[np.arange(count) % len(cycle)].astype(np.int64)
+    return CampaignPlan(np.array(send_days, dtype=np.int64), offer, rng.uniform(0.10, 0.20, count))
+
+
+def build_campaigns(plan: CampaignPlan, clock: Clock) -> Built:
+    seconds = plan.day * SECONDS_PER_DAY + 10 * 3600
+    names = np.array(
+        [
+            f"{clock.day_name(d)[:7]} {OFFER_TYPES[o].replace('_', ' ')}".encode()
+            for o, d in zip(plan.offer, plan.day, strict=True)
+        ],
+        dtype="S",
+    )
+    columns = {
+        "campaign_id": make_ids("K", len(plan), 4),
+        "offer_id": make_ids("F", len(OFFER_TYPES), 3)[plan.offer],
+        "campaign_name": names,
+        "started_at": clock.timestamps(seconds),
+        "control_share": format_money(np.full(len(plan), CONTROL_SHARE)),
+    }
+    return columns, plan.day
 
 
 def simulate_orders(
-    world: World, popularity: np.ndarray, prices: np.ndarray, clock: Clock, rng: np.random.Generator
+    world: World,
+    plan: CampaignPlan,
+    popularity: np.ndarray,
+    prices: np.ndarray,
+    clock: Clock,
+    rng: np.random.Generator,
 ) -> tuple[Orders, dict[str, Built], CampaignSends]:
     """Baseline orders from latent state, then campaigns, their responses and the orders responses bring."""
     ratio = np.clip(world.slow_satisfaction / world.base_satisfaction[:, None], 0, 1.3)
@@ -163,14 +205,10 @@ def simulate_orders(
 
     by_customer = np.lexsort((seconds, customer))
     keys = customer[by_customer] * (1 << 40) + seconds[by_customer]
-    days = _campaign_days(world, rng)
-    offer_cycle = rng.permutation(len(OFFER_TYPES))
-    camp_rows: dict[str, list] = {"offer": [], "seconds": []}
     resp: dict[str, list] = {k: [] for k in ("campaign", "customer", "offer", "treated", "sent", "responded", "at")}
     new_orders: dict[str, list] = {"customer": [], "seconds": [], "offer": []}
     sends: dict[str, list] = {k: [] for k in ("customer", "campaign", "channel", "seconds", "opened", "clicked")}
-    for k, day in enumerate(days):
-        offer_index = int(offer_cycle[k % len(offer_cycle)])
+    for k, (day, offer_index, share) in enumerate(zip(plan.day, plan.offer, plan.share, strict=True)):
         offer_type = OFFER_TYPES[offer_index]
         channel_name = OFFER_SPECS[offer_type][0]
         sent = day * SECONDS_PER_DAY + 10 * 3600
@@ -181,8 +219,8 @@ def simulate_orders(
             "push": world.push_consent,
         }[channel_name]
         eligible = np.flatnonzero(consent & (world.signup_seconds < sent))
-        size = int(round(len(eligible) * rng.uniform(0.10, 0.20)))
-        if size < 5:
+        size = int(round(len(eligible) * share))
+        if size == 0:
             continue
         targets = np.sort(rng.choice(eligible, size, replace=False))
         treated = np.ones(size, dtype=bool)
@@ -216,17 +254,15 @@ def simulate_orders(
             rng.exponential(3 * SECONDS_PER_DAY, size).astype(np.int64) + 1800,
             RESPONSE_WINDOW_DAYS * SECONDS_PER_DAY - 60,
         )
-        lift_ok = lifted & (lift_at // SECONDS_PER_DAY < world.days)
+        lift_ok = lifted & (lift_at // SECONDS_PER_DAY < world.days) & world.before_deletion(targets, lift_at)
         responded &= has_natural | lift_ok
         new_orders["customer"].append(targets[lift_ok])
         new_orders["seconds"].append(lift_at[lift_ok])
         new_orders["offer"].append(np.full(lift_ok.sum(), offer_index))
         at = np.where(has_natural, seconds[natural], lift_at)
 
-        camp_rows["offer"].append(offer_index)
-        camp_rows["seconds"].append(sent)
         for key, value in (
-            ("campaign", np.full(size, len(camp_rows["offer"]) - 1)),
+            ("campaign", np.full(size, k)),
             ("customer", targets),
             ("offer", np.full(size, offer_index)),
             ("treated", treated),
@@ -239,8 +275,8 @@ def simulate_orders(
             opened = treated & (rng.random(size) < (0.1 + 0.5 * eng if channel_name == "email" else 0.0))
             clicked = treated & (opened | (channel_name == "sms")) & (rng.random(size) < np.where(responded, 0.6, 0.05))
             sends["customer"].append(targets[treated])
-            sends["campaign"].append(np.full(treated.sum(), len(camp_rows["offer"]) - 1))
-            sends["channel"].append(np.full(treated.sum(), channel_name, dtype=object))
+            sends["campaign"].append(np.full(treated.sum(), k))
+            sends["channel"].append(np.full(treated.sum(), channel_name.encode(), dtype="S5"))
             sends["seconds"].append(np.full(treated.sum(), sent))
             sends["opened"].append(opened[treated])
             sends["clicked"].append(clicked[treated])
@@ -264,44 +300,22 @@ def simulate_orders(
     status = np.where(u < p_return, 1, np.where(u < p_return + 0.03, 2, 0))
     store = np.where(channel == CHANNELS.index("store"), _store_for(world, customer, rng), -1)
 
-    campaigns = _campaign_table(camp_rows, clock)
-    responses = _response_table(resp, cat, clock)
+    responses = _response_table(world, resp, cat, clock)
     built_orders, built_items, first_product, total = _order_tables(
         world, customer, seconds, channel, store, status, offer, popularity, prices, clock, rng
     )
     send_arrays = CampaignSends(
         *(
-            cat(sends[k], object if k == "channel" else (bool if k in ("opened", "clicked") else np.int64))
+            cat(sends[k], "S5" if k == "channel" else (bool if k in ("opened", "clicked") else np.int64))
             for k in ("customer", "campaign", "channel", "seconds", "opened", "clicked")
         )
     )
     orders = Orders(customer, seconds, channel, store, status, offer, first_product, total)
-    tables = {"campaigns": campaigns, "offer_responses": responses, "orders": built_orders, "order_items": built_items}
+    tables = {"offer_responses": responses, "orders": built_orders, "order_items": built_items}
     return orders, tables, send_arrays
 
 
-def _campaign_table(rows: dict[str, list], clock: Clock) -> Built:
-    offer = np.array(rows["offer"], dtype=np.int64)
-    seconds = np.array(rows["seconds"], dtype=np.int64)
-    offer_ids = make_ids("F", len(OFFER_TYPES), 3)
-    names = np.array(
-        [
-            f"{clock.day_name(s // SECONDS_PER_DAY)[:7]} {OFFER_TYPES[o].replace('_', ' ')}"
-            for o, s in zip(offer, seconds, strict=True)
-        ],
-        dtype=object,
-    )
-    columns = {
-        "campaign_id": make_ids("K", len(offer), 4),
-        "offer_id": offer_ids[offer],
-        "campaign_name": names,
-        "started_at": clock.timestamps(seconds),
-        "control_share": format_money(np.full(len(offer), CONTROL_SHARE)),
-    }
-    return columns, seconds // SECONDS_PER_DAY
-
-
-def _response_table(resp: dict[str, list], cat, clock: Clock) -> Built:
+def _response_table(world: World, resp: dict[str, list], cat, clock: Clock) -> Built:
     campaign, customer, offer = cat(resp["campaign"]), cat(resp["customer"]), cat(resp["offer"])
     treated, responded, sent, at = (
         cat(resp["treated"], bool),
@@ -311,14 +325,14 @@ def _response_table(resp: dict[str, list], cat, clock: Clock) -> Built:
     )
     count = len(campaign)
     columns = {
-        "assignment_id": make_ids("A", count, 8),
-        "campaign_id": make_ids("K", int(campaign.max()) + 1 if count else 0, 4)[campaign],
-        "customer_id": make_ids("C", int(customer.max()) + 1 if count else 0, 6)[customer],
+        "assignment_id": world.ids.take("A", count, 8),
+        "campaign_id": digits(campaign + 1, 4, b"K"),
+        "customer_id": world.customer_ids[customer],
         "offer_id": make_ids("F", len(OFFER_TYPES), 3)[offer],
-        "assignment_group": np.where(treated, "treatment", "control").astype(object),
+        "assignment_group": np.where(treated, b"treatment", b"control"),
         "sent_at": clock.timestamps(sent),
         "has_responded": format_bools(responded),
-        "responded_at": np.where(responded, clock.timestamps(at), "").astype(object),
+        "responded_at": np.where(responded, clock.timestamps(at), b""),
     }
     return columns, sent // SECONDS_PER_DAY
 
@@ -354,25 +368,25 @@ def _order_tables(
     full = np.round(np.bincount(line_order, prices[product] * quantity, minlength=count), 2)
     first_line = np.concatenate([[0], np.cumsum(lines)[:-1]])
 
-    order_ids = make_ids("O", count, 7)
-    customer_ids = make_ids("C", world.n, 6)
-    status_names = np.array(["completed", "returned", "cancelled"], dtype=object)
+    order_ids = world.ids.take("O", count, 7)
+    customer_ids = world.customer_ids
+    status_names = labels(("completed", "returned", "cancelled"))
     ordered_at = clock.timestamps(seconds)
     fix = np.flatnonzero(rng.random(count) < CORRECTION_SHARE)
     fix_seconds = seconds[fix] + rng.integers(1, 11, len(fix)) * SECONDS_PER_DAY + rng.integers(0, 3600, len(fix))
-    keep = fix_seconds // SECONDS_PER_DAY < world.days
+    keep = (fix_seconds // SECONDS_PER_DAY < world.days) & world.before_deletion(customer[fix], fix_seconds)
     fix, fix_seconds = fix[keep], fix_seconds[keep]
     fix_status = np.where(rng.random(len(fix)) < 0.7, 1, 2)
     rows = np.concatenate([np.arange(count), fix])
     row_status = np.concatenate([status, fix_status])
     row_updated = np.concatenate([seconds, fix_seconds])
-    offer_ids = np.concatenate([make_ids("F", len(OFFER_TYPES), 3), [""]]).astype(object)
+    offer_ids = np.concatenate([make_ids("F", len(OFFER_TYPES), 3), [b""]])
     orders = {
         "order_id": order_ids[rows],
         "customer_id": customer_ids[customer[rows]],
         "ordered_at": ordered_at[rows],
-        "channel": np.array(CHANNELS, dtype=object)[channel[rows]],
-        "store_id": np.where(store[rows] >= 0, store_ids(np.maximum(store[rows], 0)), "").astype(object),
+        "channel": labels(CHANNELS)[channel[rows]],
+        "store_id": np.where(store[rows] >= 0, store_ids(np.maximum(store[rows], 0)), b""),
         "order_total": format_money(total[rows]),
         "discount_amount": format_money(np.maximum(full - total, 0)[rows]),
         "status": status_names[row_status],
@@ -380,7 +394,7 @@ def _order_tables(
         "updated_at": clock.timestamps(row_updated),
     }
     items = {
-        "order_item_id": make_ids("I", len(line_order), 8),
+        "order_item_id": world.ids.take("I", len(line_order), 8),
         "order_id": order_ids[line_order],
         "product_id": make_ids("P", len(prices), 4)[product],
         "quantity": format_ints(quantity),
@@ -410,12 +424,12 @@ def build_loyalty_tiers(world: World, orders: Orders, clock: Clock) -> Built:
     change = tier > previous
     n = world.n
     all_customer = np.concatenate([np.arange(n), customer[change]])
-    all_seconds = np.concatenate([world.signup_seconds + 60, seconds[change]])
+    all_seconds = np.concatenate([world.signup_seconds + 30, seconds[change]])
     all_tier = np.concatenate([np.zeros(n, dtype=np.int64), tier[change]])
     all_points = np.concatenate([np.zeros(n, dtype=np.int64), points[change]])
     columns = {
-        "customer_id": make_ids("C", n, 6)[all_customer],
-        "tier": np.array(LOYALTY_TIERS, dtype=object)[all_tier],
+        "customer_id": world.customer_ids[all_customer],
+        "tier": labels(LOYALTY_TIERS)[all_tier],
         "valid_from": clock.timestamps(all_seconds),
         "points_balance": format_ints(all_points),
     }

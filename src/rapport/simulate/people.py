@@ -1,11 +1,19 @@
-"""Customers with made-up personal data, and their consent events."""
+"""Customers with made-up personal data, their consent events and their requests to be forgotten."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from rapport.contract import CHANNELS, CONTACT_CHANNELS
-from rapport.simulate.landing import SECONDS_PER_DAY, Clock, format_bools, format_ints, make_ids
+from rapport.contract import CHANNELS, CONTACT_CHANNELS, PRIVACY_CHANNELS
+from rapport.simulate.landing import (
+    SECONDS_PER_DAY,
+    Clock,
+    digits,
+    format_bools,
+    format_ints,
+    join,
+    labels,
+)
 from rapport.simulate.world import World
 
 Columns = dict[str, np.ndarray]
@@ -53,7 +61,7 @@ FIRST_NAMES = np.array(
         "Sanne",
         "Teo",
     ],
-    dtype=object,
+    dtype="S",
 )
 LAST_NAMES = np.array(
     [
@@ -88,7 +96,7 @@ LAST_NAMES = np.array(
         "Delmar",
         "Ferrant",
     ],
-    dtype=object,
+    dtype="S",
 )
 STREETS = np.array(
     [
@@ -109,11 +117,17 @@ STREETS = np.array(
         "Kestrel",
         "Lantern",
     ],
-    dtype=object,
+    dtype="S",
 )
-STREET_KINDS = np.array(["Street", "Road", "Lane", "Avenue", "Way", "Close"], dtype=object)
-EMAIL_DOMAINS = np.array(["example.com", "example.org", "example.net", "mail.example"], dtype=object)
-STORE_AREAS = np.array([f"{10 + 3 * i:02d}" for i in range(24)], dtype=object)
+STREET_KINDS = labels(("Street", "Road", "Lane", "Avenue", "Way", "Close"))
+EMAIL_DOMAINS = labels(("example.com", "example.org", "example.net", "mail.example"))
+STORE_AREAS = labels([f"{10 + 3 * i:02d}" for i in range(24)])
+STORE_IDS = labels([f"S{i + 1:03d}" for i in range(24)])
+# Phone numbers and loyalty cards are a bijection of the customer number (unique across blocks): number * a + b
+# modulo the number space, with a coprime to it.
+PHONE_SPACE, PHONE_FACTOR, PHONE_SHIFT = 90_000_000, 7_919_027, 13_370_011
+CARD_SPACE, CARD_FACTOR, CARD_SHIFT = 900_000_000, 387_420_489 + 2, 51_234_567
+GENDERS = labels(("female", "male", "other", "unknown"))
 
 INITIAL_GRANT_RATES: dict[tuple[str, str], float] = {
     ("analytics", "all"): 0.92,
@@ -124,56 +138,37 @@ INITIAL_GRANT_RATES: dict[tuple[str, str], float] = {
 
 
 def store_ids(indices: np.ndarray) -> np.ndarray:
-    return np.array([f"S{i + 1:03d}" for i in range(24)], dtype=object)[indices]
+    return STORE_IDS[indices]
 
 
 def build_customers(world: World, clock: Clock, rng: np.random.Generator) -> tuple[Columns, np.ndarray]:
     """One row per customer, written on the day they signed up."""
     n = world.n
-    ids = make_ids("C", n, 6)
+    number = world.first_customer + np.arange(1, n + 1, dtype=np.int64)
     first = FIRST_NAMES[rng.integers(0, len(FIRST_NAMES), n)]
     last = LAST_NAMES[rng.integers(0, len(LAST_NAMES), n)]
-    email = np.array(
-        [
-            f"{f.lower()}.{la.lower()}{i}@{d}"
-            for i, (f, la, d) in enumerate(
-                zip(first, last, EMAIL_DOMAINS[rng.integers(0, len(EMAIL_DOMAINS), n)], strict=True), start=1
-            )
-        ],
-        dtype=object,
+    domain = EMAIL_DOMAINS[rng.integers(0, len(EMAIL_DOMAINS), n)]
+    email = join(np.char.lower(first), b".", np.char.lower(last), number.astype("S"), b"@", domain)
+    phone = digits((number * PHONE_FACTOR + PHONE_SHIFT) % PHONE_SPACE + 10_000_000, 8, b"+336")
+    phone = np.where(world.has_phone, phone, b"")
+    street = join(
+        rng.integers(1, 200, n).astype("S"),
+        b" ",
+        STREETS[rng.integers(0, len(STREETS), n)],
+        b" ",
+        STREET_KINDS[rng.integers(0, len(STREET_KINDS), n)],
     )
-    numbers = rng.choice(90_000_000, n, replace=False) + 10_000_000
-    phone = np.array([f"+336{x:08d}" for x in numbers], dtype=object)
-    phone = np.where(world.has_phone, phone, "")
-    street = np.array(
-        [
-            f"{no} {s} {k}"
-            for no, s, k in zip(
-                rng.integers(1, 200, n),
-                STREETS[rng.integers(0, len(STREETS), n)],
-                STREET_KINDS[rng.integers(0, len(STREET_KINDS), n)],
-                strict=True,
-            )
-        ],
-        dtype=object,
-    )
-    postal = np.array(
-        [f"{a}{x:03d}" for a, x in zip(STORE_AREAS[world.home_store], rng.integers(0, 1000, n), strict=True)],
-        dtype=object,
-    )
+    postal = join(STORE_AREAS[world.home_store], digits(rng.integers(0, 1000, n), 3))
     birth_year = np.clip(np.round(rng.normal(1984, 13, n)), 1935, 2008)
-    birth = np.where(rng.random(n) < 0.9, format_ints(birth_year), "")
-    gender = rng.choice(np.array(["female", "male", "other", "unknown"], dtype=object), n, p=[0.62, 0.3, 0.02, 0.06])
+    birth = np.where(rng.random(n) < 0.9, format_ints(birth_year), b"")
+    gender = GENDERS[rng.choice(len(GENDERS), n, p=[0.62, 0.3, 0.02, 0.06])]
     cum = world.channel_mix[:, :3].cumsum(axis=1) / world.channel_mix[:, :3].sum(axis=1, keepdims=True)
-    signup_channel = np.array(CHANNELS, dtype=object)[(rng.random(n)[:, None] > cum).sum(axis=1)]
-    card = np.where(
-        world.has_loyalty_card,
-        np.array([f"LC{x:09d}" for x in rng.choice(900_000_000, n, replace=False)], dtype=object),
-        "",
-    )
+    signup_channel = labels(CHANNELS)[(rng.random(n)[:, None] > cum).sum(axis=1)]
+    card = digits((number * CARD_FACTOR + CARD_SHIFT) % CARD_SPACE, 9, b"LC")
+    card = np.where(world.has_loyalty_card, card, b"")
     signed_at = clock.timestamps(world.signup_seconds)
     columns = {
-        "customer_id": ids,
+        "customer_id": world.customer_ids,
         "email": email,
         "phone": phone,
         "first_name": first,
@@ -200,8 +195,8 @@ def build_consents(world: World, clock: Clock, rng: np.random.Generator) -> tupl
 
     def add(idx: np.ndarray, purpose: str, channel: str, is_granted: np.ndarray, when: np.ndarray) -> None:
         customers.append(idx)
-        purposes.append(np.full(len(idx), purpose, dtype=object))
-        channels.append(np.full(len(idx), channel, dtype=object))
+        purposes.append(np.full(len(idx), purpose.encode()))
+        channels.append(np.full(len(idx), channel.encode()))
         granted.append(is_granted)
         seconds.append(when)
 
@@ -231,15 +226,39 @@ def build_consents(world: World, clock: Clock, rng: np.random.Generator) -> tupl
 
     idx = np.concatenate(customers)
     when = np.concatenate(seconds)
-    keep = when < horizon
+    keep = (when < horizon) & world.before_deletion(idx, when)
     idx, when = idx[keep], when[keep]
     order = np.lexsort((idx, when))
     columns = {
-        "consent_id": make_ids("CS", len(order), 8),
-        "customer_id": make_ids("C", n, 6)[idx[order]],
+        "consent_id": world.ids.take("CS", len(order), 8),
+        "customer_id": world.customer_ids[idx[order]],
         "purpose": np.concatenate(purposes)[keep][order],
         "channel": np.concatenate(channels)[keep][order],
         "is_granted": format_bools(np.concatenate(granted)[keep][order]),
         "recorded_at": clock.timestamps(when[order]),
     }
     return columns, when[order] // SECONDS_PER_DAY
+
+
+REPEAT_REQUEST_SHARE = 0.1
+
+
+def build_deletion_requests(world: World, clock: Clock, rng: np.random.Generator) -> tuple[Columns, np.ndarray]:
+    """A request per customer who asked to be forgotten; some ask again days later, when already forgotten."""
+    horizon = world.days * SECONDS_PER_DAY
+    asked = np.flatnonzero(world.deleted_at < horizon)
+    again = asked[rng.random(len(asked)) < REPEAT_REQUEST_SHARE]
+    customer = np.concatenate([asked, again])
+    seconds = np.concatenate(
+        [world.deleted_at[asked], world.deleted_at[again] + rng.integers(2, 30, len(again)) * SECONDS_PER_DAY]
+    )
+    keep = seconds < horizon
+    order = np.lexsort((customer[keep], seconds[keep]))
+    customer, seconds = customer[keep][order], seconds[keep][order]
+    columns = {
+        "request_id": world.ids.take("DR", len(customer), 6),
+        "customer_id": world.customer_ids[customer],
+        "requested_at": clock.timestamps(seconds),
+        "channel": labels(PRIVACY_CHANNELS)[rng.integers(0, len(PRIVACY_CHANNELS), len(customer))],
+    }
+    return columns, seconds // SECONDS_PER_DAY

@@ -8,13 +8,25 @@ import numpy as np
 from rapport.contract import CHANNELS
 from rapport.simulate.commerce import PRODUCT_COUNT, CampaignSends, Orders
 from rapport.simulate.corpus import ReviewPool
-from rapport.simulate.landing import SECONDS_PER_DAY, Clock, format_bools, format_ints, make_ids
+from rapport.simulate.landing import (
+    SECONDS_PER_DAY,
+    Clock,
+    digits,
+    format_bools,
+    format_ints,
+    hex_ids,
+    labels,
+    make_ids,
+)
 from rapport.simulate.people import store_ids
 from rapport.simulate.world import OFFICE_HOURS, ONLINE_HOURS, STORE_HOURS, World, draw_weekly_events
 
 Columns = dict[str, np.ndarray]
 Built = tuple[Columns, np.ndarray]
 ANONYMOUS_SESSION_SHARE = 0.3
+CALL_REASONS = ("question", "complaint", "cancellation", "order_issue", "return")
+CALL_RESOLVE_RATE = np.array([0.9, 0.45, 0.6, 0.7, 0.8])
+CALL_MEAN_SECONDS = np.array([240, 600, 480, 420, 360])
 WEEK = 7 * SECONDS_PER_DAY
 
 
@@ -43,21 +55,19 @@ def _sessions(
     elapsed = np.cumsum(gaps)
     offsets = elapsed - elapsed[np.cumsum(length) - length][session]
     seconds = start[session] + offsets
-    kinds = np.array(event_types, dtype=object)[rng.choice(len(event_types), len(session), p=type_weights)]
-    kinds = np.where(position == login_at, "login", kinds).astype(object)
-    has_product = np.isin(kinds, ("product_view", "add_to_cart"))
-    product = np.where(
-        has_product, make_ids("P", PRODUCT_COUNT, 4)[rng.integers(0, PRODUCT_COUNT, len(session))], ""
-    ).astype(object)
+    kinds = labels(event_types)[rng.choice(len(event_types), len(session), p=type_weights)]
+    kinds = np.where(position == login_at, b"login", kinds)
+    has_product = np.isin(kinds, (b"product_view", b"add_to_cart"))
+    product = np.where(has_product, make_ids("P", PRODUCT_COUNT, 4)[rng.integers(0, PRODUCT_COUNT, len(session))], b"")
     owner = customer[session]
     known = ~(position < login_at)
-    device = np.array([f"{prefix}{x:010x}" for x in rng.integers(0, 1 << 40, world.n)], dtype=object)
-    second_device = np.array([f"{prefix}{x:010x}" for x in rng.integers(0, 1 << 40, world.n)], dtype=object)
+    device = hex_ids(prefix.encode(), rng.integers(0, 1 << 40, world.n), 10)
+    second_device = hex_ids(prefix.encode(), rng.integers(0, 1 << 40, world.n), 10)
     uses_second = rng.random(len(customer)) < 0.2
     columns = {
-        "event_id": make_ids(prefix, len(session), 9),
-        "device_id": np.where(uses_second[session], second_device[owner], device[owner]).astype(object),
-        "customer_id": np.where(known, make_ids("C", world.n, 6)[owner], "").astype(object),
+        "event_id": world.ids.take(prefix, len(session), 9),
+        "device_id": np.where(uses_second[session], second_device[owner], device[owner]),
+        "customer_id": np.where(known, world.customer_ids[owner], b""),
         "event_type": kinds,
         "product_id": product,
         "occurred_at": clock.timestamps(seconds),
@@ -83,9 +93,9 @@ def build_app_events(world: World, clock: Clock, rng: np.random.Generator) -> Bu
     types = ("screen_view", "product_view", "add_to_cart", "search", "push_open")
     columns, days, owner = _sessions(world, rates, rng, "M", types, np.array([0.4, 0.3, 0.1, 0.12, 0.08]), clock)
     columns["event_type"] = np.where(
-        (columns["event_type"] == "push_open") & ~world.push_consent[owner], "screen_view", columns["event_type"]
-    ).astype(object)
-    platform = np.where(rng.random(world.n) < 0.55, "ios", "android").astype(object)
+        (columns["event_type"] == b"push_open") & ~world.push_consent[owner], b"screen_view", columns["event_type"]
+    )
+    platform = np.where(rng.random(world.n) < 0.55, b"ios", b"android")
     columns = {
         "event_id": columns["event_id"],
         "device_id": columns["device_id"],
@@ -120,11 +130,11 @@ def build_store_visits(
     customer, seconds, store = customer[order], seconds[order], store[order]
     dwell = np.clip(np.round(rng.lognormal(np.log(25), 0.6, len(customer))), 1, 240)
     columns = {
-        "visit_id": make_ids("V", len(customer), 8),
+        "visit_id": world.ids.take("V", len(customer), 8),
         "loyalty_card_id": cards[customer],
         "store_id": store_ids(store),
         "visited_at": clock.timestamps(seconds),
-        "dwell_minutes": np.where(rng.random(len(customer)) < 0.9, format_ints(dwell), "").astype(object),
+        "dwell_minutes": np.where(rng.random(len(customer)) < 0.9, format_ints(dwell), b""),
     }
     return columns, seconds // SECONDS_PER_DAY
 
@@ -145,7 +155,7 @@ def build_call_center(
         c, s = draw_weekly_events(rates, world, rng, OFFICE_HOURS)
         customers.append(c)
         seconds.append(s)
-        reasons.append(np.full(len(c), reason, dtype=object))
+        reasons.append(np.full(len(c), CALL_REASONS.index(reason)))
     for reason, mask in (
         ("order_issue", rng.random(len(orders.customer)) < 0.04),
         ("return", (orders.status == 1) & (rng.random(len(orders.customer)) < 0.3)),
@@ -154,22 +164,20 @@ def build_call_center(
         when = orders.seconds[mask] + rng.integers(1, 6, mask.sum()) * SECONDS_PER_DAY
         day_start = when // SECONDS_PER_DAY * SECONDS_PER_DAY
         when = day_start + rng.choice(24, mask.sum(), p=OFFICE_HOURS) * 3600 + rng.integers(0, 3600, mask.sum())
-        inside = when // SECONDS_PER_DAY < world.days
+        inside = (when // SECONDS_PER_DAY < world.days) & world.before_deletion(orders.customer[mask], when)
         customers.append(orders.customer[mask][inside])
         seconds.append(when[inside])
-        reasons.append(np.full(inside.sum(), reason, dtype=object))
+        reasons.append(np.full(inside.sum(), CALL_REASONS.index(reason)))
     customer, when, reason = np.concatenate(customers), np.concatenate(seconds), np.concatenate(reasons)
     order = np.lexsort((customer, when))
     customer, when, reason = customer[order], when[order], reason[order]
-    resolve_rate = {"question": 0.9, "order_issue": 0.7, "complaint": 0.45, "return": 0.8, "cancellation": 0.6}
-    mean_seconds = {"question": 240, "order_issue": 420, "complaint": 600, "return": 360, "cancellation": 480}
-    resolved = rng.random(len(reason)) < np.array([resolve_rate[r] for r in reason])
-    handle = np.array([mean_seconds[r] for r in reason]) * rng.lognormal(0, 0.5, len(reason))
+    resolved = rng.random(len(reason)) < CALL_RESOLVE_RATE[reason]
+    handle = CALL_MEAN_SECONDS[reason] * rng.lognormal(0, 0.5, len(reason))
     columns = {
-        "contact_id": make_ids("H", len(customer), 8),
+        "contact_id": world.ids.take("H", len(customer), 8),
         "phone": phones[customer],
         "contacted_at": clock.timestamps(when),
-        "reason": reason,
+        "reason": labels(CALL_REASONS)[reason],
         "is_resolved": format_bools(resolved),
         "handle_seconds": format_ints(np.clip(np.round(handle), 20, 36000)),
     }
@@ -224,29 +232,26 @@ def build_interactions(world: World, sends: CampaignSends, clock: Clock, rng: np
         0.3 * world.engagement**2 * world.season[None, :] ** 0.5 * (world.active & world.is_social_follower[:, None])
     )
     customer, seconds = draw_weekly_events(rates, world, rng, ONLINE_HOURS)
-    kinds = rng.choice(np.array(["liked", "shared", "commented"], dtype=object), len(customer), p=[0.6, 0.15, 0.25])
-    for kind in ("liked", "shared", "commented"):
-        add(customer[kinds == kind], seconds[kinds == kind], "social", kind)
+    kinds = rng.choice(3, len(customer), p=[0.6, 0.15, 0.25])
+    for code, kind in enumerate(("liked", "shared", "commented")):
+        add(customer[kinds == code], seconds[kinds == code], "social", kind)
 
     customer = np.concatenate([p[0] for p in parts])
     seconds = np.concatenate([p[1] for p in parts])
     campaign = np.concatenate([p[4] for p in parts] + [no_campaign])
-    channel = np.concatenate([np.full(len(p[0]), p[2], dtype=object) for p in parts])
+    channel = np.concatenate([np.full(len(p[0]), p[2].encode(), dtype="S6") for p in parts])
     campaign_channel = np.concatenate([sends.channel, sends.channel[sends.opened], sends.channel[sends.clicked]])
-    channel[channel == ""] = campaign_channel
-    kind = np.concatenate([np.full(len(p[0]), p[3], dtype=object) for p in parts])
-    keep = seconds < world.days * SECONDS_PER_DAY
+    channel[channel == b""] = campaign_channel
+    kind = np.concatenate([np.full(len(p[0]), p[3].encode(), dtype="S12") for p in parts])
+    keep = (seconds < world.days * SECONDS_PER_DAY) & world.before_deletion(customer, seconds)
     order = np.lexsort((customer[keep], seconds[keep]))
     customer, seconds, campaign, channel, kind = (a[keep][order] for a in (customer, seconds, campaign, channel, kind))
-    campaign_ids = np.concatenate([make_ids("K", int(campaign.max()) + 1 if len(campaign) else 0, 4), [""]]).astype(
-        object
-    )
     columns = {
-        "interaction_id": make_ids("E", len(customer), 9),
-        "customer_id": make_ids("C", world.n, 6)[customer],
+        "interaction_id": world.ids.take("E", len(customer), 9),
+        "customer_id": world.customer_ids[customer],
         "channel": channel,
         "interaction_type": kind,
-        "campaign_id": campaign_ids[campaign],
+        "campaign_id": np.where(campaign >= 0, digits(np.maximum(campaign, 0) + 1, 4, b"K"), b""),
         "occurred_at": clock.timestamps(seconds),
     }
     return columns, seconds // SECONDS_PER_DAY
@@ -255,14 +260,12 @@ def build_interactions(world: World, sends: CampaignSends, clock: Clock, rng: np
 def build_community_activity(world: World, clock: Clock, rng: np.random.Generator) -> Built:
     rates = 1.2 * world.engagement**2 * (world.active & world.is_community_member[:, None])
     customer, seconds = draw_weekly_events(rates, world, rng, ONLINE_HOURS)
-    kinds = rng.choice(
-        np.array(["like", "comment", "post", "event_attendance"], dtype=object),
-        len(customer),
-        p=[0.45, 0.3, 0.17, 0.08],
-    )
+    kinds = labels(("like", "comment", "post", "event_attendance"))[
+        rng.choice(4, len(customer), p=[0.45, 0.3, 0.17, 0.08])
+    ]
     columns = {
-        "activity_id": make_ids("Y", len(customer), 8),
-        "customer_id": make_ids("C", world.n, 6)[customer],
+        "activity_id": world.ids.take("Y", len(customer), 8),
+        "customer_id": world.customer_ids[customer],
         "activity_type": kinds,
         "occurred_at": clock.timestamps(seconds),
     }
@@ -275,7 +278,7 @@ def _after_orders(
     index = np.flatnonzero(chosen)
     when = orders.seconds[index] + rng.integers(min_days, max_days + 1, len(index)) * SECONDS_PER_DAY
     when += rng.integers(-3 * 3600, 3 * 3600, len(index))
-    inside = when < world.days * SECONDS_PER_DAY
+    inside = (when < world.days * SECONDS_PER_DAY) & world.before_deletion(orders.customer[index], when)
     return orders.customer[index][inside], when[inside], index[inside]
 
 
@@ -291,15 +294,19 @@ def build_nps_surveys(world: World, orders: Orders, clock: Clock, rng: np.random
     seconds = quarterly_weeks[quarter] * WEEK + rng.integers(0, 10 * SECONDS_PER_DAY, len(customer))
     customer = np.concatenate([after_customer, customer])
     seconds = np.concatenate([after_seconds, seconds])
-    keep = (seconds < world.days * SECONDS_PER_DAY) & (seconds > world.signup_seconds[customer])
+    keep = (
+        (seconds < world.days * SECONDS_PER_DAY)
+        & (seconds > world.signup_seconds[customer])
+        & world.before_deletion(customer, seconds)
+    )
     customer, seconds = customer[keep], seconds[keep]
     order = np.lexsort((customer, seconds))
     customer, seconds = customer[order], seconds[order]
     satisfaction = world.satisfaction[customer, _week_of(world, seconds)]
     score = np.clip(np.round(10 * satisfaction + rng.normal(0.3, 1.3, len(customer))), 0, 10)
     columns = {
-        "survey_id": make_ids("N", len(customer), 8),
-        "customer_id": make_ids("C", world.n, 6)[customer],
+        "survey_id": world.ids.take("N", len(customer), 8),
+        "customer_id": world.customer_ids[customer],
         "answered_at": clock.timestamps(seconds),
         "score": format_ints(score),
     }
@@ -318,8 +325,8 @@ def build_reviews(world: World, orders: Orders, pool: ReviewPool, clock: Clock, 
     rating = np.clip(np.round(1.0 + 4.4 * satisfaction + rng.normal(0, 0.6, len(customer))), 1, 5).astype(np.int64)
     _, titles, texts = pool.draw(rating, rng)
     columns = {
-        "review_id": make_ids("R", len(customer), 7),
-        "customer_id": make_ids("C", world.n, 6)[customer],
+        "review_id": world.ids.take("R", len(customer), 7),
+        "customer_id": world.customer_ids[customer],
         "product_id": make_ids("P", PRODUCT_COUNT, 4)[orders.first_product[index]],
         "reviewed_at": clock.timestamps(seconds),
         "rating": format_ints(rating),

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cached_property
 
 import numpy as np
-from tqdm import tqdm
 
 from rapport.contract import CHANNELS
-from rapport.simulate.landing import SECONDS_PER_DAY
+from rapport.simulate.landing import SECONDS_PER_DAY, IdSequence, make_ids
 
 PRE_START_SHARE = 0.35
 PRE_START_MAX_DAYS = 730
 EMAIL_CONSENT_RATE = 0.60
 SMS_CONSENT_RATE = 0.35
+# Weekly chance that a customer asks to be forgotten: ~2% over two years, more among unhappy ones.
+DELETION_HAZARD = 0.0002
+DELETION_HAZARD_UNHAPPY = 0.003
+NEVER = np.iinfo(np.int64).max // 2
 
 
 @dataclass
 class World:
-    """Per-customer traits (shape ``(n,)``) and weekly state (shape ``(n, weeks)``)."""
+    """One block of customers: traits (shape ``(n,)``) and weekly state (shape ``(n, weeks)``).
+
+    Customer ``i`` of the block is customer number ``first_customer + i + 1`` of the data set; ``ids``
+    hands out event ids that stay unique across blocks.
+    """
 
     start: date
     days: int
@@ -52,16 +60,29 @@ class World:
     sms_withdrawn_week: np.ndarray
     email_withdrawn_at: np.ndarray
     sms_withdrawn_at: np.ndarray
+    deleted_at: np.ndarray
+    first_customer: int = 0
+    ids: IdSequence = field(default_factory=IdSequence)
 
     @property
     def n(self) -> int:
         return len(self.signup_seconds)
 
+    @cached_property
+    def customer_ids(self) -> np.ndarray:
+        return make_ids("C", self.n, 6, self.first_customer + 1)
+
     @property
     def recently_active(self) -> np.ndarray:
-        """Active, or churned less than four weeks ago (complaints and cancellations still come in)."""
+        """Active, or churned less than four weeks ago (complaints and cancellations still come in), until a
+        deletion request."""
         weeks = np.arange(self.weeks)[None, :]
-        return self.signed & (weeks < self.churn_week[:, None] + 4)
+        deleted_week = np.minimum(self.deleted_at // (7 * SECONDS_PER_DAY), self.weeks)
+        return self.signed & (weeks < self.churn_week[:, None] + 4) & (weeks < deleted_week[:, None])
+
+    def before_deletion(self, customer: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+        """Which events happen before their customer asked to be forgotten (nobody acts after that)."""
+        return seconds < self.deleted_at[customer]
 
 
 def weekly_season(start: date, weeks: int) -> np.ndarray:
@@ -88,8 +109,10 @@ def _signup_days(n: int, days: int, rng: np.random.Generator) -> np.ndarray:
     return np.where(pre, before, during)
 
 
-def simulate_world(n: int, start: date, days: int, rng: np.random.Generator) -> World:
-    """Draw customer traits and evolve satisfaction, engagement, drift, churn and consent week by week."""
+def simulate_world(
+    n: int, start: date, days: int, rng: np.random.Generator, first_customer: int = 0, ids: IdSequence | None = None
+) -> World:
+    """Draw customer traits and evolve satisfaction, engagement, drift, churn, consent and deletion week by week."""
     weeks = -(-days // 7)
     signup_day = _signup_days(n, days, rng)
     signup_seconds = signup_day * SECONDS_PER_DAY + rng.integers(7 * 3600, 23 * 3600, n)
@@ -112,6 +135,7 @@ def simulate_world(n: int, start: date, days: int, rng: np.random.Generator) -> 
     email_withdrawn_week = np.full(n, weeks)
     sms_withdrawn_week = np.full(n, weeks)
     email_now, sms_now = email_consent.copy(), sms_consent.copy()
+    deletion_week = np.full(n, weeks)
 
     drift_rate = 0.011 * (0.5 + price_sensitivity) * (1.4 - engagement_base)
     satisfaction = np.empty((n, weeks))
@@ -122,7 +146,7 @@ def simulate_world(n: int, start: date, days: int, rng: np.random.Generator) -> 
     s = np.clip(base + rng.normal(0, 0.04, n), 0, 1)
     slow = s.copy()
     is_drifting = np.zeros(n, dtype=bool)
-    for t in tqdm(range(weeks), desc="simulate weeks", unit="week", disable=None, leave=False):
+    for t in range(weeks):
         signed_now = signup_week <= t
         active_now = signed_now & alive
         starts = active_now & ~is_drifting & (rng.random(n) < drift_rate)
@@ -141,6 +165,10 @@ def simulate_world(n: int, start: date, days: int, rng: np.random.Generator) -> 
         churn_week[churns] = t + 1
 
         unhappy = np.clip(0.5 - s, 0, None)
+        forgets = active_now & (rng.random(n) < DELETION_HAZARD + DELETION_HAZARD_UNHAPPY * unhappy)
+        alive &= ~forgets
+        churn_week[forgets] = t + 1
+        deletion_week[forgets] = t
         email_out = signed_now & email_now & (rng.random(n) < 0.0008 + 0.05 * unhappy + 0.001 * (1 - engagement_base))
         sms_out = signed_now & sms_now & (rng.random(n) < 0.0015 + 0.04 * unhappy)
         email_withdrawn_week[email_out] = t
@@ -151,6 +179,11 @@ def simulate_world(n: int, start: date, days: int, rng: np.random.Generator) -> 
     ratio = np.clip(satisfaction / base[:, None], 0, 1.3)
     engagement = np.clip(engagement_base[:, None] * (0.25 + 0.75 * ratio), 0, 1)
     engagement = np.where(active, engagement, 0.05 * engagement)
+    email_withdrawn_at = _withdrawal_seconds(email_withdrawn_week, signup_seconds, weeks, rng)
+    sms_withdrawn_at = _withdrawal_seconds(sms_withdrawn_week, signup_seconds, weeks, rng)
+    deleted_at = _withdrawal_seconds(deletion_week, signup_seconds, weeks, rng)
+    email_withdrawn_week = np.minimum(email_withdrawn_week, deletion_week)
+    sms_withdrawn_week = np.minimum(sms_withdrawn_week, deletion_week)
     return World(
         start=start,
         days=days,
@@ -181,8 +214,11 @@ def simulate_world(n: int, start: date, days: int, rng: np.random.Generator) -> 
         push_consent=rng.random(n) < np.where(uses_app, 0.6, 0.2),
         email_withdrawn_week=email_withdrawn_week,
         sms_withdrawn_week=sms_withdrawn_week,
-        email_withdrawn_at=_withdrawal_seconds(email_withdrawn_week, signup_seconds, weeks, rng),
-        sms_withdrawn_at=_withdrawal_seconds(sms_withdrawn_week, signup_seconds, weeks, rng),
+        email_withdrawn_at=np.minimum(email_withdrawn_at, deleted_at),
+        sms_withdrawn_at=np.minimum(sms_withdrawn_at, deleted_at),
+        deleted_at=deleted_at,
+        first_customer=first_customer,
+        ids=ids if ids is not None else IdSequence(),
     )
 
 
@@ -193,7 +229,7 @@ def _withdrawal_seconds(
     when = np.maximum(
         week * 7 * SECONDS_PER_DAY + rng.integers(0, 7 * SECONDS_PER_DAY, len(week)), signup_seconds + 3600
     )
-    return np.where(week < weeks, when, np.iinfo(np.int64).max // 2)
+    return np.where(week < weeks, when, NEVER)
 
 
 def draw_weekly_events(
@@ -207,7 +243,7 @@ def draw_weekly_events(
     day = week * 7 + rng.integers(0, 7, len(week))
     hour = rng.choice(24, len(week), p=hours)
     seconds = day * SECONDS_PER_DAY + hour * 3600 + rng.integers(0, 3600, len(week))
-    keep = (day < world.days) & (seconds > world.signup_seconds[customer])
+    keep = (day < world.days) & (seconds > world.signup_seconds[customer]) & world.before_deletion(customer, seconds)
     customer, seconds = customer[keep], seconds[keep]
     order = np.lexsort((customer, seconds))
     return customer[order], seconds[order]

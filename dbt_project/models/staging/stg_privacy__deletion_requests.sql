@@ -1,0 +1,28 @@
+with
+
+source as (
+
+    select * from {{ source('privacy', 'deletion_requests') }}
+
+),
+
+renamed as (
+
+    select
+        request_id,
+        customer_id,
+        cast(requested_at as timestamp) as requested_at,
+        lower(trim(channel)) as channel,
+        _loaded_at as loaded_at,
+    from source
+
+),
+
+final as (
+
+    select * from renamed
+    qualify row_number() over (partition by request_id order by loaded_at desc) = 1
+
+)
+
+select * from final
