@@ -22,6 +22,7 @@ import yaml
 from rapport.contract import SQL_TYPES, TABLES, Column, Table
 from rapport.ml.config import load_model_config
 from rapport.ml.features import churn_horizon_days
+from rapport.scores import SCORE_TABLES
 from rapport.settings import get_settings
 
 # contract table -> (dbt source name, entity); staging model = stg_<source>__<entity>
@@ -43,6 +44,7 @@ SOURCE_ENTITIES: dict[str, tuple[str, str]] = {
     "community_activity": ("community", "activities"),
     "nps_surveys": ("survey", "nps_responses"),
     "loyalty_tiers": ("loyalty", "tier_changes"),
+    "deletion_requests": ("privacy", "deletion_requests"),
 }
 
 SOURCE_DESCRIPTIONS: dict[str, str] = {
@@ -56,6 +58,7 @@ SOURCE_DESCRIPTIONS: dict[str, str] = {
     "community": "Brand community platform.",
     "survey": "Survey tool (NPS).",
     "loyalty": "Loyalty programme.",
+    "privacy": "Data-subject requests (right to erasure) from the privacy desk.",
 }
 
 LOAD_METADATA_COLUMNS: tuple[tuple[str, str, str], ...] = (
@@ -64,6 +67,18 @@ LOAD_METADATA_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("_source_line", "bigint", "Line of the row in its landing file."),
     ("_loaded_at", "timestamp", "When ingestion loaded the row (UTC)."),
 )
+
+# Score tables the score marts read, declared as dbt source `ml` (the models write them back, dbt reads them).
+SCORE_SOURCE_TABLES: tuple[str, ...] = (
+    "ml.churn_scores",
+    "ml.clv_scores",
+    "ml.offer_recommendations",
+    "ml.review_sentiment",
+)
+
+# dbt selectors (dbt_project/selectors.yml): `core` never reads ml.*, so features cannot depend on scores.
+CORE_SELECTOR = "core"
+SCORE_MARTS_SELECTOR = "score_marts"
 
 FRESHNESS = {"warn_after": {"count": 2, "period": "day"}, "error_after": {"count": 7, "period": "day"}}
 
@@ -116,8 +131,27 @@ def _source_table(table: Table) -> dict[str, Any]:
     }
 
 
+def _score_source() -> dict[str, Any]:
+    """Source ``ml``: the score tables of :data:`SCORE_SOURCE_TABLES` as rapport.scores declares them.
+
+    Columns are left to the catalog (the models' owners add them to rapport.scores), so adding a
+    score column never makes this generated file stale.
+    """
+    tables = []
+    for name in SCORE_SOURCE_TABLES:
+        table = SCORE_TABLES[name]
+        key = ", ".join([*table.key, "model_version"])
+        tables.append({"name": name.split(".", 1)[1], "description": f"{table.description} Key: {key}."})
+    return {
+        "name": "ml",
+        "description": "Scores written back by the models (rapport.scores), read by the score marts only.",
+        "schema": "ml",
+        "tables": tables,
+    }
+
+
 def sources_definition() -> dict[str, Any]:
-    """The dbt sources (schema ``raw``) declared by the data contract, as a YAML-ready dict."""
+    """The dbt sources: schema ``raw`` as the data contract declares it, and the ``ml`` score tables."""
     missing = sorted({t.name for t in TABLES} - set(SOURCE_ENTITIES))
     if missing:
         raise ValueError(f"contract tables without a dbt source mapping in SOURCE_ENTITIES: {missing}")
@@ -136,7 +170,8 @@ def sources_definition() -> dict[str, Any]:
                 "tables": tables,
             }
             for source, tables in by_source.items()
-        ],
+        ]
+        + [_score_source()],
     }
 
 
@@ -277,9 +312,20 @@ def _invocation_id(result: Any) -> str | None:
     return get_invocation_id()
 
 
-def build(as_of: date, select: str | None = None, feature_cutoffs: list[date] | None = None) -> dict:
-    """``dbt build`` (models and their tests) as of ``as_of``; returns a small summary."""
-    args = ["build"] + (["--select", select] if select else [])
+def build(
+    as_of: date,
+    select: str | None = None,
+    feature_cutoffs: list[date] | None = None,
+    selector: str | None = None,
+) -> dict:
+    """``dbt build`` (models and their tests) as of ``as_of``; returns a small summary.
+
+    ``select`` is a dbt node selection, ``selector`` a named one from ``selectors.yml``
+    (:data:`CORE_SELECTOR`, :data:`SCORE_MARTS_SELECTOR`); without either, the whole project.
+    """
+    if select and selector:
+        raise ValueError(f"give a dbt selection or a selector, not both (got {select!r} and {selector!r})")
+    args = ["build"] + (["--select", select] if select else []) + (["--selector", selector] if selector else [])
     result = run_dbt(args, as_of, feature_cutoffs)
     return {
         "invocation_id": result.invocation_id,

@@ -1,3 +1,9 @@
+{%- set rfm_score_columns = {
+    'recency': 'rfm_recency_score',
+    'frequency': 'rfm_frequency_score',
+    'monetary': 'rfm_monetary_score',
+} -%}
+
 with
 
 as_of_dates as (
@@ -388,27 +394,13 @@ final as (
 
     select
         *,
-        case
-            when rfm_recency_score >= 4 and rfm_frequency_score >= 4 then 'champions'
-            when rfm_recency_score >= 3 and rfm_frequency_score >= 3 then 'loyal'
-            when rfm_recency_score >= 4 and rfm_frequency_score = 1 then 'new'
-            when rfm_recency_score >= 3 then 'potential_loyalist'
-            when rfm_frequency_score >= 4 and rfm_monetary_score >= 4 then 'cant_lose'
-            when rfm_frequency_score >= 3 then 'at_risk'
-            when rfm_recency_score = 2 then 'hibernating'
-            else 'lost'
-        end as rfm_segment,
+        {{ first_matching_rule(var("rfm_segments"), rfm_score_columns) }} as rfm_segment,
         case
             when latest_nps >= 9 then 'promoter'
             when latest_nps >= 7 then 'passive'
             when latest_nps is not null then 'detractor'
         end as nps_category,
-        case loyalty_tier
-            when 'platinum' then 4
-            when 'gold' then 3
-            when 'silver' then 2
-            else 1
-        end as loyalty_tier_rank,
+        {{ loyalty_tier_rank('loyalty_tier') }} as loyalty_tier_rank,
         frequency_365d > 0 as is_active_365d,
         frequency_90d - (frequency_180d - frequency_90d) as order_trend,
     from scored

@@ -1,3 +1,12 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='touchpoint_id',
+        incremental_strategy='merge',
+        on_schema_change='append_new_columns',
+    )
+}}
+
 with
 
 web_events as (
@@ -55,6 +64,8 @@ web as (
             else greatest(web_events.occurred_at, identities.known_from_at)
         end as known_at,
         case when web_events.customer_id is not null then 'login' else 'device' end as identified_by,
+        'web' as device,
+        web_events.loaded_at,
     from web_events
     left join identities
         on identities.identifier_type = 'web_device'
@@ -75,6 +86,8 @@ app as (
             else greatest(app_events.occurred_at, identities.known_from_at)
         end as known_at,
         case when app_events.customer_id is not null then 'login' else 'device' end as identified_by,
+        app_events.platform as device,
+        app_events.loaded_at,
     from app_events
     left join identities
         on identities.identifier_type = 'app_device'
@@ -92,6 +105,8 @@ store as (
         store_visits.visited_at as occurred_at,
         greatest(store_visits.visited_at, identities.known_from_at) as known_at,
         'loyalty_card' as identified_by,
+        cast(null as varchar) as device,
+        store_visits.loaded_at,
     from store_visits
     left join identities
         on identities.identifier_type = 'loyalty_card'
@@ -109,6 +124,8 @@ call_center as (
         call_center_contacts.contacted_at as occurred_at,
         greatest(call_center_contacts.contacted_at, identities.known_from_at) as known_at,
         'phone' as identified_by,
+        cast(null as varchar) as device,
+        call_center_contacts.loaded_at,
     from call_center_contacts
     left join identities
         on identities.identifier_type = 'phone_hash'
@@ -126,6 +143,8 @@ messaging as (
         occurred_at,
         occurred_at as known_at,
         'customer_id' as identified_by,
+        cast(null as varchar) as device,
+        loaded_at,
     from interactions
     where interaction_type <> 'sent'
 
@@ -141,6 +160,8 @@ community as (
         occurred_at,
         occurred_at as known_at,
         'customer_id' as identified_by,
+        cast(null as varchar) as device,
+        loaded_at,
     from community_activities
 
 ),
@@ -165,6 +186,13 @@ final as (
 
     select * from unioned
     where customer_id is not null
+    {% if is_incremental() %}
+        -- rows loaded since the last build, and old anonymous events that a new login just resolved
+        and (
+            loaded_at >= {{ incremental_watermark('loaded_at') }}
+            or known_at >= {{ incremental_watermark('known_at') }}
+        )
+    {% endif %}
 
 )
 

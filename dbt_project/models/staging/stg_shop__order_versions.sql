@@ -1,3 +1,6 @@
+-- a table, not a view: five models and several tests read every version, each would redo the windows
+{{ config(materialized='table') }}
+
 with
 
 source as (
