@@ -16,10 +16,14 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from rapport.ml.evaluation import binary_metrics as binary_metrics  # moved there; re-exported for callers
+
 FEATURES_TABLE = "marts.ml_customer_features"
 CHURN_LABELS_TABLE = "marts.ml_churn_labels"
 NBO_TRAINING_TABLE = "marts.ml_nbo_training"
 PROFILING_CONSENTED = "coalesce(cast(f.has_profiling_consent as boolean), false)"
+SEGMENTS_TABLE = "intermediate.int_customer_features_as_of"
+SEGMENT_COLUMNS = ("rfm_segment", "loyalty_tier", "preferred_channel")
 
 
 @dataclass(frozen=True)
@@ -128,19 +132,20 @@ def data_version(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def binary_metrics(y_true, scores, prefix: str = "val_") -> dict[str, float]:
-    """ROC AUC, PR AUC, Brier score, log loss and top-decile lift of probability ``scores``."""
-    from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+def load_segments(con: duckdb.DuckDBPyConnection, cutoffs: list[date]) -> pd.DataFrame:
+    """RFM segment, loyalty tier and preferred channel per customer at ``cutoffs``: the slices a model is judged on.
 
-    y = np.asarray(y_true, dtype=int)
-    p = np.clip(np.asarray(scores, dtype=float), 1e-6, 1 - 1e-6)
-    if len(np.unique(y)) < 2:
-        raise ValueError("metrics need both classes in the evaluation set")
-    top = np.argsort(-p, kind="stable")[: max(1, int(np.ceil(len(p) / 10)))]
-    return {
-        f"{prefix}roc_auc": float(roc_auc_score(y, p)),
-        f"{prefix}pr_auc": float(average_precision_score(y, p)),
-        f"{prefix}brier": float(brier_score_loss(y, p)),
-        f"{prefix}log_loss": float(log_loss(y, p, labels=[0, 1])),
-        f"{prefix}lift_top_decile": float(y[top].mean() / y.mean()),
-    }
+    They come from dbt's feature model (the mart keeps only numeric model inputs); missing values read ``unknown``.
+    """
+    schema, name = SEGMENTS_TABLE.split(".")
+    exists = con.execute(
+        "select count(*) from information_schema.tables where table_schema = ? and table_name = ?", [schema, name]
+    ).fetchone()[0]
+    if not exists:
+        raise LookupError(f"{SEGMENTS_TABLE} does not exist: run the dbt build (rapport transform) first")
+    columns = ", ".join(f"coalesce(cast({c} as varchar), 'unknown') as {c}" for c in SEGMENT_COLUMNS)
+    return con.execute(
+        f"select customer_id, as_of_date, {columns} from {SEGMENTS_TABLE} "
+        "where as_of_date in (select unnest(cast(? as date[])))",
+        [list(cutoffs)],
+    ).df()

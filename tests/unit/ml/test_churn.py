@@ -16,6 +16,9 @@ from rapport.ml.features import churn_cutoffs
 
 AS_OF = date(2025, 6, 30)
 N_CUSTOMERS = 500
+N_TRIALS = 3
+SHARED_METRICS = {"val_roc_auc", "val_pr_auc", "val_brier", "val_log_loss", "val_lift_top_decile"}
+PLOTS = {"roc_curve.png", "pr_curve.png", "calibration_curve.png", "lift_by_decile.png", "feature_importance.png"}
 
 pytestmark = pytest.mark.slow  # each module's first MLflow call builds a SQLite store (~10 s on 2 shared cores)
 
@@ -24,6 +27,8 @@ def small_config() -> dict:
     config = load_model_config("churn")
     config["xgboost"] = {**config["xgboost"], "n_estimators": 60, "learning_rate": 0.2}
     config["early_stopping"] = {**config.get("early_stopping", {}), "rounds": 10}
+    config["tuning"] = {**config.get("tuning", {}), "n_trials": N_TRIALS}
+    config["shadow"] = {"runs": 1}
     return config
 
 
@@ -44,9 +49,11 @@ def synthetic_features(cutoff: date, seed: int) -> pd.DataFrame:
 
 
 def churn_labels(features: pd.DataFrame, seed: int) -> pd.Series:
+    """Risk jumps at two complaints and doubles up with a low NPS: a step and an interaction no linear model fits."""
     rng = np.random.default_rng(seed)
     nps = features["latest_nps"].fillna(5.0)
-    logit = -1.2 + 1.3 * features["complaints_180d"] - 0.45 * (nps - 5) + 0.002 * features["recency_days"]
+    angry = (features["complaints_180d"] >= 2).astype(float)
+    logit = -1.4 + 1.8 * angry + 1.8 * angry * (nps < 5) - 0.3 * (nps - 5) + 0.002 * features["recency_days"]
     return pd.Series(rng.random(len(features)) < 1 / (1 + np.exp(-logit)), index=features.index)
 
 
@@ -59,13 +66,20 @@ def build_warehouse(path, shuffle_labels: bool = False):
         frames.append(features)
         if cutoff != cutoffs.scoring:
             churned = churn_labels(features, seed=100 + i)
-            if shuffle_labels:
+            if shuffle_labels and cutoff in cutoffs.train:  # the holdout keeps its true labels
                 churned = pd.Series(np.random.default_rng(7 + i).permutation(churned.to_numpy()), index=churned.index)
             labels.append(features[["customer_id", "as_of_date"]].assign(is_churned=churned))
     con.register("_f", pd.concat(frames, ignore_index=True))
     con.register("_l", pd.concat(labels, ignore_index=True))
     con.execute("create or replace table marts.ml_customer_features as select * from _f")
     con.execute("create or replace table marts.ml_churn_labels as select * from _l")
+    con.execute("create schema if not exists intermediate")
+    con.execute(
+        "create or replace table intermediate.int_customer_features_as_of as select customer_id, as_of_date, "
+        "case when complaints_180d > 1 then 'at_risk' else 'loyal' end as rfm_segment, "
+        "case when loyalty_tier_rank > 3 then 'gold' else 'bronze' end as loyalty_tier, "
+        "'email' as preferred_channel from _f"
+    )
     con.unregister("_f")
     con.unregister("_l")
     return con
@@ -83,20 +97,45 @@ def trained(module_home):
         con.close()
 
 
-def test_train_churn_beats_recency_baseline_and_logs_both_runs(trained):
+def test_train_churn_beats_both_baselines_on_the_same_holdout(trained):
     result = trained["result"]
-    assert result["val_roc_auc"] > result["baseline_val_roc_auc"] + 0.05
+    assert result["val_roc_auc"] > result["recency_val_roc_auc"] + 0.05
+    assert result["val_roc_auc"] > result["logistic_val_roc_auc"]
+    assert result["baseline_val_roc_auc"] == result["recency_val_roc_auc"]  # ml/churn/config.yaml: promotion.baseline
     assert result["n_train_rows"] == 3 * N_CUSTOMERS * 9 // 10
+
+
+def test_one_parent_run_holds_trials_baselines_and_the_model_with_datasets_and_plots(trained):
+    result = trained["result"]
     client = mlflow.MlflowClient()
+    children = client.search_runs(
+        [client.get_run(result["run_id"]).info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{result['parent_run_id']}'",
+    )
+    names = sorted(run.info.run_name for run in children)
+    assert names == sorted(
+        ["baseline-logistic", "baseline-recency", "xgboost", *(f"trial-{i}" for i in range(N_TRIALS))]
+    )
+    for name, run_id in result["baseline_run_ids"].items():
+        baseline = client.get_run(run_id)
+        assert baseline.data.tags["baseline"] == name
+        assert SHARED_METRICS <= set(baseline.data.metrics)
     model_run = client.get_run(result["run_id"])
-    baseline_run = client.get_run(result["baseline_run_id"])
-    assert baseline_run.data.tags["baseline"] == "recency"
-    expected = {"val_roc_auc", "val_pr_auc", "val_brier", "val_log_loss", "val_lift_top_decile"}
-    assert set(baseline_run.data.metrics) == expected
-    assert expected | {"baseline_val_roc_auc"} <= set(model_run.data.metrics)
+    assert SHARED_METRICS | {"val_ece", "baseline_val_roc_auc", "val_capture_top_1_decile"} <= set(
+        model_run.data.metrics
+    )
+    assert {d.dataset.name.split("_")[1] for d in model_run.inputs.dataset_inputs} == {"training", "holdout"}
     assert len(model_run.data.tags["data_version"]) == 64
     assert model_run.data.tags["cutoffs"].count(",") == 2
-    assert "roc_curve.png" in {a.path for a in client.list_artifacts(result["run_id"])}
+    assert PLOTS <= {a.path for a in client.list_artifacts(result["run_id"])}
+
+
+def test_calibration_on_the_validation_split_improves_holdout_calibration(trained):
+    metrics = mlflow.MlflowClient().get_run(trained["result"]["run_id"]).data.metrics
+    # scale_pos_weight inflates raw probabilities; the isotonic map fit on the validation split undoes it
+    assert metrics["val_ece"] < metrics["uncalibrated_val_ece"]
+    assert metrics["val_brier"] < metrics["uncalibrated_val_brier"]
+    assert metrics["val_roc_auc"] == pytest.approx(metrics["uncalibrated_val_roc_auc"], abs=0.01)
 
 
 def test_training_never_sets_the_alias_and_promotion_does(trained):
@@ -105,17 +144,56 @@ def test_training_never_sets_the_alias_and_promotion_does(trained):
     assert str(version.version) == trained["result"]["model_version"]
 
 
-def test_worse_challenger_is_not_promoted_and_scoring_keeps_the_champion(trained, tmp_path, monkeypatch):
+def test_worse_challenger_is_refused_on_the_same_holdout_and_only_shadowed(trained, tmp_path, monkeypatch):
     monkeypatch.setenv("RAPPORT_HOME", str(trained["home"]))
     monkeypatch.setattr(churn, "load_model_config", lambda model: small_config())
     shuffled = build_warehouse(tmp_path / "shuffled.duckdb", shuffle_labels=True)
     challenger = churn.train_churn(AS_OF, shuffled, config=small_config())
     shuffled.close()
+    assert challenger["compared_champion_version"] == trained["result"]["model_version"]
     decision = churn.promote_churn(challenger["model_version"])
     assert decision["promoted"] is False
-    churn.score_churn(trained["con"], AS_OF, run_id="score-1")
-    versions = trained["con"].execute("select distinct model_version from ml.churn_scores").fetchall()
-    assert versions == [(trained["result"]["model_version"],)]
+    assert "same holdout" in decision["reason"]
+    tags = mlflow.MlflowClient().get_model_version("rapport-churn", challenger["model_version"]).tags
+    assert tags["promotion_decision"] == "rejected" and "val_roc_auc" in tags["promotion_reason"]
+
+    con = trained["con"]
+    scored = churn.score_churn(con, AS_OF, run_id="score-1")
+    assert con.execute("select distinct model_version from ml.churn_scores").fetchall() == [
+        (trained["result"]["model_version"],)
+    ]
+    shadow = con.execute(
+        "select count(*), list(distinct s.model_version), list(distinct s.champion_version), "
+        "corr(s.champion_probability, c.churn_probability) from ml.churn_scores_shadow s "
+        "join ml.churn_scores c using (customer_id, as_of_date, model_name)"
+    ).fetchone()
+    assert shadow[:3] == (scored, [challenger["model_version"]], [trained["result"]["model_version"]])
+    assert shadow[3] == pytest.approx(1.0)
+
+    # shadow.runs = 1: once shadowed on another date, the challenger is not scored again
+    con.execute("update ml.churn_scores_shadow set as_of_date = as_of_date - 1")
+    churn.score_churn(con, AS_OF, run_id="score-2")
+    assert con.execute("select count(*) from ml.churn_scores_shadow where as_of_date = ?", [AS_OF]).fetchone()[0] == 0
+
+
+def test_reasons_name_the_drivers_in_plain_words(trained, monkeypatch):
+    monkeypatch.setenv("RAPPORT_HOME", str(trained["home"]))
+    monkeypatch.setattr(churn, "load_model_config", lambda model: small_config())
+    con = trained["con"]
+    churn.score_churn(con, AS_OF, run_id="run-reasons")
+    rows = con.execute(
+        "select f.complaints_180d, s.reason_1, s.reason_2, s.reason_3 from ml.churn_scores s "
+        "join marts.ml_customer_features f using (customer_id, as_of_date) where s.as_of_date = ?",
+        [AS_OF],
+    ).df()
+    angry = rows[rows["complaints_180d"] >= 3]
+    named = [
+        f"{count:.0f} complaints in 180 days" in reasons
+        for count, *reasons in angry[["complaints_180d", "reason_1", "reason_2", "reason_3"]].itertuples(index=False)
+    ]
+    assert len(named) > 20 and np.mean(named) > 0.9
+    calm = rows[rows["complaints_180d"] == 0]
+    assert not calm[["reason_1", "reason_2", "reason_3"]].isin(["0 complaints in 180 days"]).any().any()
 
 
 def test_score_churn_writes_one_row_per_eligible_customer_and_rerun_replaces(trained, monkeypatch):
