@@ -26,7 +26,7 @@ def trained(module_home):
 def scorer(trained):
     from rapport.ml.sentiment import SentimentScorer
 
-    return SentimentScorer.load(trained["model_dir"])
+    return SentimentScorer.load(trained["model_dir"], runtime="torch")
 
 
 @pytest.mark.slow
@@ -91,10 +91,90 @@ def test_order_and_batching_do_not_change_scores(scorer):
     np.testing.assert_allclose(one["p_positive"], many["p_positive"], atol=1e-5)
 
 
+FILLER = (
+    "I ordered this top in the blue colour and in a medium, which is the size I usually take in this brand. "
+    "It came folded in a plastic bag with the tags on, and I tried it on with jeans and with a black skirt. "
+)
+
+
+def long_review(ending: str) -> str:
+    """Over 512 tokens of plain description, the reviewer's verdict only in its last sentences."""
+    return FILLER * 12 + ending
+
+
 @pytest.mark.slow
-def test_text_over_512_tokens_is_truncated_not_an_error(scorer):
-    scored = scorer.score([" ".join(["lovely"] * 2000)])
-    assert len(scored) == 1 and scorer.max_length <= 512
+def test_a_review_over_512_tokens_is_read_whole(scorer):
+    text = long_review("Love it.")
+    tokens = len(scorer.tokenizer(text)["input_ids"])
+    assert tokens > 512 > scorer.max_length
+    from rapport.ml.sentiment_runtime import token_windows
+
+    windows = token_windows(scorer.tokenizer, [text], scorer.max_length, scorer.window_overlap)
+    assert len(windows.input_ids) >= 3 and windows.weights.sum() >= tokens - 2
+    scored = scorer.score([text])
+    np.testing.assert_allclose(scored[["p_negative", "p_neutral", "p_positive"]].sum(axis=1), 1.0)
+
+
+@pytest.mark.slow
+def test_sentiment_only_at_the_end_of_a_long_review_counts(scorer):
+    """Truncated to its first window, the two reviews would be identical; read whole, the ending decides."""
+    praise = "In the end I love it: soft, flattering, perfect, my new favourite. I love it and kept it. " * 2
+    complaint = "In the end I hate it: cheap, itchy, ripped at the seam after one wash. Awful, returned it. " * 2
+    scored = scorer.score([long_review(praise), long_review(complaint)])
+    assert scored.loc[1, "score"] < scored.loc[0, "score"] - 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap: per-channel dynamic int8 agreed on 96.25% of labels (goal 99%); onnx-int8 is not the default",
+)
+def test_onnx_int8_runtime_agrees_with_pytorch_on_held_out_reviews(trained, scorer):
+    """The int8 ONNX export gives the PyTorch model's label on >= 99% of 400 test-split reviews."""
+    from rapport.ml.corpus import load_corpus
+    from rapport.ml.sentiment import SentimentScorer, review_inputs
+
+    corpus = load_corpus()
+    texts = review_inputs(corpus[corpus["split"] == "test"].sample(400, random_state=7))
+    int8 = SentimentScorer(
+        scorer.model, scorer.tokenizer, scorer.model_name, scorer.model_version, scorer.max_length, runtime="onnx-int8"
+    )
+    assert int8.logits.path.name == "model.int8.onnx" and int8.logits.path.is_relative_to(trained["home"])
+    torch_labels, int8_scores = scorer.score(texts)["label"], int8.score(texts)
+    assert (int8_scores["label"] == torch_labels).mean() >= 0.99
+    assert trained["onnx_int8_label_agreement"] >= 0.97
+
+
+@pytest.mark.slow
+def test_cli_scores_a_csv_file(scorer, trained, tmp_path):
+    from rapport.cli import main
+
+    source = tmp_path / "reviews.csv"
+    texts = [POSITIVE, "Terrible quality, it ripped after one wash and looked cheap. I returned it.", ""]
+    pd.DataFrame({"id": [1, 2, 3], "body": texts}).to_csv(source, index=False)
+    target = tmp_path / "out" / "scored.parquet"
+    assert (
+        main(
+            [
+                "sentiment",
+                "--input",
+                str(source),
+                "--text-column",
+                "body",
+                "--output",
+                str(target),
+                "--model",
+                trained["model_dir"],
+            ]
+        )
+        == 0
+    )
+    written = pd.read_parquet(target)
+    assert list(written.columns) == ["id", "body", "label", "score", "p_negative", "p_neutral", "p_positive"]
+    assert written["id"].tolist() == [1, 2, 3]
+    expected = scorer.score(written["body"].tolist())
+    np.testing.assert_allclose(written["score"], expected["score"], atol=0.05)
+    assert written.loc[0, "label"] == "positive"
 
 
 @pytest.mark.slow
@@ -103,7 +183,7 @@ def test_local_folder_and_champion_give_the_same_scores(trained, scorer, monkeyp
 
     monkeypatch.setenv("RAPPORT_HOME", str(trained["home"]))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
-    champion = SentimentScorer.load("champion")
+    champion = SentimentScorer.load("champion", runtime="torch")
     assert champion.model_version == trained["model_version"]
     assert champion.model_name == "rapport-sentiment"
     assert scorer.model_version.startswith("path:")
@@ -129,3 +209,25 @@ def test_metrics_of_perfect_and_uniform_predictions():
 def test_scores_frame_of_no_rows_has_the_columns():
     frame = scores_frame(np.empty((0, 3)))
     assert list(frame.columns) == ["label", "score", "p_negative", "p_neutral", "p_positive"] and frame.empty
+
+
+def test_file_scoring_names_the_file_and_the_missing_column(tmp_path, capsys):
+    from rapport.cli import main
+
+    source = tmp_path / "reviews.csv"
+    pd.DataFrame({"id": [1], "text": ["fine"]}).to_csv(source, index=False)
+    assert (
+        main(["sentiment", "--input", str(source), "--text-column", "body", "--output", str(tmp_path / "o.csv")]) == 2
+    )
+    error = capsys.readouterr().err
+    assert str(source) in error and "'body'" in error and "id, text" in error
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_file_scoring_rejects_an_unknown_file_type(tmp_path):
+    from rapport.ml.sentiment import score_file
+
+    source = tmp_path / "reviews.json"
+    source.write_text("[]")
+    with pytest.raises(ValueError, match=r"reviews\.json.*\.csv"):
+        score_file(source, "text", tmp_path / "out.csv")

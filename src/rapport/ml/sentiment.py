@@ -9,6 +9,7 @@ or hub id) once per process and writes ``ml.review_sentiment`` one (as-of date, 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import time
@@ -28,7 +29,10 @@ if TYPE_CHECKING:
 
 SCORE_COLUMNS = ("label", "score", "p_negative", "p_neutral", "p_positive")
 SCORES_TABLE = "ml.review_sentiment"
+ASPECTS_TABLE = "ml.review_aspects"
 PROGRESS_MIN_TEXTS = 1000
+
+log = logging.getLogger(__name__)
 
 
 def load_sentiment_config() -> dict:
@@ -159,28 +163,54 @@ def classification_metrics(labels: Sequence[str], probabilities: np.ndarray, bin
 
 
 class SentimentScorer:
-    """A sequence-classification model and its tokenizer, loaded once per process."""
+    """A sequence-classification model, its tokenizer and a runtime, loaded once per process.
 
-    def __init__(self, model, tokenizer, model_name: str, model_version: str, max_length: int = 256) -> None:
+    Texts longer than ``max_length`` tokens are read as overlapping windows whose probabilities are pooled
+    (weighted by window length), so the end of a long review counts as much as its start.
+    """
+
+    def __init__(
+        self,
+        model,
+        tokenizer,
+        model_name: str,
+        model_version: str,
+        max_length: int = 256,
+        runtime: str = "torch",
+        window_overlap: int = 64,
+        cache_dir: Path | None = None,
+    ) -> None:
+        from rapport.ml.sentiment_runtime import runtime_logits
+
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.model_name = model_name
         self.model_version = model_version
         self.max_length = max_length
+        self.window_overlap = window_overlap
+        self.runtime = runtime
         id2label = {int(k): str(v).lower() for k, v in model.config.id2label.items()}
         missing = set(LABELS) - set(id2label.values())
         if missing:
             raise ValueError(f"model {model_name} lacks sentiment labels {sorted(missing)}; it has {id2label}")
-        self._columns = [LABELS.index(id2label[i]) for i in range(len(id2label))]
+        self._label_order = np.argsort([LABELS.index(id2label[i]) for i in range(len(id2label))])
+        self.cache_dir = cache_dir or runtime_cache_dir(model_name, model_version)
+        self.logits = runtime_logits(runtime, self.model, self.cache_dir)
 
     @classmethod
-    def load(cls, model: str | None = None, max_length: int | None = None) -> SentimentScorer:
-        """Load ``model``: "champion" (``models:/rapport-sentiment@champion``), a local folder or a hub id."""
+    def load(
+        cls, model: str | None = None, max_length: int | None = None, runtime: str | None = None
+    ) -> SentimentScorer:
+        """Load ``model``: "champion" (``models:/rapport-sentiment@champion``), a local folder or a hub id.
+
+        ``runtime`` defaults to env ``RAPPORT_SENTIMENT_RUNTIME``, else ``runtime`` in the config.
+        """
         torch = _offline_torch()  # noqa: F841 - sets threads and offline mode before transformers loads
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
         config = load_sentiment_config()
-        model = model or get_settings().sentiment_model
+        settings = get_settings()
+        model = model or settings.sentiment_model
         registered = config["registered_model"]
         if model == "champion" or model.startswith("models:/"):
             folder, version = download_registered_model(model if model != "champion" else None)
@@ -192,30 +222,50 @@ class SentimentScorer:
             source, name, version = model, model, model
         loaded = AutoModelForSequenceClassification.from_pretrained(str(source))
         tokenizer = AutoTokenizer.from_pretrained(str(source))
-        return cls(loaded, tokenizer, name, version, max_length or int(config["max_length"]))
+        return cls(
+            loaded,
+            tokenizer,
+            name,
+            version,
+            max_length or int(config["max_length"]),
+            runtime=runtime or settings.sentiment_runtime or config["runtime"],
+            window_overlap=int(config["window_overlap"]),
+        )
+
+    def probabilities(self, texts: Iterable[str], batch_size: int = 32) -> np.ndarray:
+        """Class probabilities per text (columns negative, neutral, positive), in input order."""
+        from rapport.ml.sentiment_runtime import pool_windows, token_windows, window_probabilities
+
+        texts = ["" if t is None or pd.isna(t) else str(t) for t in texts]
+        if not texts:
+            return np.zeros((0, len(LABELS)))
+        windows = token_windows(self.tokenizer, texts, self.max_length, self.window_overlap)
+        per_window = window_probabilities(
+            self.logits,
+            windows,
+            self.tokenizer.pad_token_id,
+            batch_size,
+            progress=len(texts) >= PROGRESS_MIN_TEXTS,
+        )
+        return pool_windows(per_window[:, self._label_order], windows, len(texts))
 
     def score(self, texts: Iterable[str], batch_size: int = 32) -> pd.DataFrame:
         """Label and probabilities per text, in input order; score = p_positive - p_negative (-1..1)."""
-        import torch
-        from tqdm.auto import tqdm
+        return scores_frame(self.probabilities(texts, batch_size))
 
-        texts = ["" if t is None or pd.isna(t) else str(t) for t in texts]
-        order = np.argsort([len(t) for t in texts], kind="stable")
-        probabilities = np.zeros((len(texts), len(LABELS)), dtype=float)
-        starts = range(0, len(texts), batch_size)
-        with torch.inference_mode():
-            for start in tqdm(starts, desc="sentiment", unit="batch", disable=len(texts) < PROGRESS_MIN_TEXTS):
-                index = order[start : start + batch_size]
-                batch = self.tokenizer(
-                    [texts[i] for i in index],
-                    padding=True,
-                    truncation=True,
-                    max_length=self.max_length,
-                    return_tensors="pt",
-                )
-                logits = self.model(**batch).logits
-                probabilities[index] = torch.softmax(logits.float(), dim=-1).numpy()[:, np.argsort(self._columns)]
-        return scores_frame(probabilities)
+
+def runtime_cache_dir(model_name: str, model_version: str) -> Path:
+    """Where a model version's runtime files (its ONNX export) are cached: one folder per name and version.
+
+    A local folder's version names its path, so its cache key is a hash of that path and of its weights' mtime.
+    """
+    if model_version.startswith("path:"):
+        folder = Path(model_version.removeprefix("path:"))
+        stamp = max((f.stat().st_mtime_ns for f in folder.glob("*.safetensors")), default=0)
+        key = hashlib.sha256(f"{folder}:{stamp}".encode()).hexdigest()[:16]
+        return get_settings().models_dir / "runtime" / f"{model_name}-{key}"
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{model_name}-v{model_version}")
+    return get_settings().models_dir / "runtime" / safe
 
 
 def scores_frame(probabilities: np.ndarray) -> pd.DataFrame:
@@ -330,48 +380,18 @@ def length_bucketed_batches(lengths: Sequence[int], batch_size: int, generator) 
     return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
-def cls_layer_output(layer, hidden, mask):
-    """A BERT layer's output at the [CLS] position only: the same values as ``layer`` gives there, for less work.
-
-    The pooler reads nothing else from the last layer, so its other positions need not be computed.
-    """
-    import torch
-
-    attention = layer.attention.self
-    heads, size = attention.num_attention_heads, attention.attention_head_size
-
-    def split(states):
-        return states.view(states.shape[0], states.shape[1], heads, size).transpose(1, 2)
-
-    context = torch.nn.functional.scaled_dot_product_attention(
-        split(attention.query(hidden[:, :1])),
-        split(attention.key(hidden)),
-        split(attention.value(hidden)),
-        attn_mask=mask[:, None, None, :].bool(),
-        dropout_p=attention.dropout.p if layer.training else 0.0,
-        scale=attention.scaling,
-    )
-    context = context.transpose(1, 2).reshape(hidden.shape[0], 1, heads * size)
-    attended = layer.attention.output(context, hidden[:, :1])
-    return layer.output(layer.intermediate(attended), attended)
-
-
 def top_layers_logits(model, states: list, index: Sequence[int], first_layer: int):
     """Logits of the rows ``index`` from cached states, through the encoder layers from ``first_layer`` on."""
     import torch
-    from transformers.masking_utils import create_bidirectional_mask
+
+    from rapport.ml.sentiment_runtime import head_logits
 
     rows = [states[i] for i in index]
     hidden = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True)
     mask = torch.zeros(hidden.shape[:2], dtype=torch.long)
     for row, state in enumerate(rows):
         mask[row, : len(state)] = 1
-    *full, last = model.bert.encoder.layer[first_layer:]
-    if full:
-        extended = create_bidirectional_mask(config=model.config, inputs_embeds=hidden, attention_mask=mask)
-        for layer in full:
-            hidden = layer(hidden, extended)
-    return model.classifier(model.dropout(model.bert.pooler(cls_layer_output(last, hidden, mask))))
+    return head_logits(model, hidden, mask, first_layer)
 
 
 def train_top_layers(model, states: list, targets, train_config: dict) -> list[float]:
@@ -431,13 +451,19 @@ def train_top_layers(model, states: list, targets, train_config: dict) -> list[f
     return losses
 
 
-def build_sentiment_model(dropout: float = 0.1):
-    """A BertForSequenceClassification over the MiniLM encoder, with a fresh pooler and head."""
+def build_sentiment_model(dropout: float = 0.1, encoder_layers: int | None = None):
+    """A BertForSequenceClassification over the MiniLM encoder, with a fresh pooler and head.
+
+    ``encoder_layers`` keeps only the first layers of the six (a layer-dropped student): each dropped layer
+    removes a sixth of the scoring work, and the trained top layer adapts what the kept ones give it.
+    """
     from transformers import AutoTokenizer, BertForSequenceClassification
 
     path = base_encoder_path()
+    layers = {"num_hidden_layers": int(encoder_layers)} if encoder_layers else {}
     model = BertForSequenceClassification.from_pretrained(
         str(path),
+        **layers,
         num_labels=len(LABELS),
         id2label=dict(enumerate(LABELS)),
         label2id={label: i for i, label in enumerate(LABELS)},
@@ -477,11 +503,18 @@ def _log_baseline_run(experiment_id: str, kind: str, metrics: dict[str, float], 
     return run.info.run_id
 
 
-def train_sentiment(as_of: date | None = None, train_size: int | None = None, eval_size: int | None = None) -> dict:
+def train_sentiment(
+    as_of: date | None = None,
+    train_size: int | None = None,
+    eval_size: int | None = None,
+    train_overrides: dict | None = None,
+) -> dict:
     """Train the top encoder layers and head on a balanced training-split sample, evaluate beside baselines, log
     and register.
 
     ``eval_size`` defaults to env ``RAPPORT_SENTIMENT_EVAL_SIZE``, else ``evaluation.eval_size`` in the config.
+    ``train_overrides`` replaces keys of the config's ``train`` section for this run (the benchmark trains the
+    full six-layer reference beside the configured student this way).
     Never sets the champion alias: :func:`promote_sentiment` is the gate.
     """
     import mlflow
@@ -491,7 +524,7 @@ def train_sentiment(as_of: date | None = None, train_size: int | None = None, ev
     torch = _offline_torch()
     config = load_sentiment_config()
     settings = get_settings()
-    train_config = config["train"]
+    train_config = {**config["train"], **(train_overrides or {})}
     seed = int(train_config["seed"])
     train_size = int(train_size or settings.sentiment_train_size)
     eval_size = int(eval_size or os.environ.get("RAPPORT_SENTIMENT_EVAL_SIZE") or config["evaluation"]["eval_size"])
@@ -503,7 +536,7 @@ def train_sentiment(as_of: date | None = None, train_size: int | None = None, ev
     validation = corpus[corpus["split"] == config["evaluation"]["split"]]
     eval_rows = validation.sample(min(eval_size, len(validation)), random_state=seed).reset_index(drop=True)
 
-    model, tokenizer = build_sentiment_model(float(train_config["dropout"]))
+    model, tokenizer = build_sentiment_model(float(train_config["dropout"]), train_config.get("encoder_layers"))
     encode_batch = int(config["encode_batch_size"])
     train_texts, eval_texts = review_inputs(train_rows), review_inputs(eval_rows)
     frozen_layers = model.config.num_hidden_layers - int(train_config["trained_layers"])
@@ -518,19 +551,22 @@ def train_sentiment(as_of: date | None = None, train_size: int | None = None, ev
     model.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
 
-    scorer = SentimentScorer(model, tokenizer, config["registered_model"], f"path:{output_dir}", max_length)
+    scorer = SentimentScorer(
+        model,
+        tokenizer,
+        config["registered_model"],
+        f"path:{output_dir}",
+        max_length,
+        window_overlap=int(config["window_overlap"]),
+    )
     eval_started = time.perf_counter()
     predictions = scorer.score(eval_texts)
     eval_seconds = time.perf_counter() - eval_started
     probabilities = predictions[["p_negative", "p_neutral", "p_positive"]].to_numpy()
     model_metrics = classification_metrics(eval_rows["label"], probabilities, int(config["evaluation"]["ece_bins"]))
 
-    thresholds = fit_lexicon_thresholds(lexicon_scores(train_texts), train_rows["label"])
-    lexicon_predicted = lexicon_labels(lexicon_scores(eval_texts), thresholds)
-    lexicon_probabilities = np.eye(len(LABELS))[[LABELS.index(p) for p in lexicon_predicted]]
-    lexicon_metrics = classification_metrics(eval_rows["label"], lexicon_probabilities)
     prior = corpus.loc[corpus["split"] == "train", "label"].value_counts(normalize=True).reindex(LABELS).to_numpy()
-    majority_metrics = classification_metrics(eval_rows["label"], np.tile(prior, (len(eval_rows), 1)))
+    baselines = evaluate_baselines(train_texts, train_rows["label"], eval_texts, eval_rows["label"], prior)
 
     data_params = {
         "corpus_sha256": file_sha256(settings.reviews_corpus),
@@ -540,24 +576,25 @@ def train_sentiment(as_of: date | None = None, train_size: int | None = None, ev
         "as_of": (as_of or date.today()).isoformat(),
     }
     experiment_id = get_or_create_experiment(config["experiment"])
-    lexicon_run = _log_baseline_run(
-        experiment_id,
-        "lexicon",
-        lexicon_metrics,
-        {**data_params, "scorer": "rapport lexicon (own word lists, negation flip)", "thresholds": str(thresholds)},
-    )
-    majority_run = _log_baseline_run(
-        experiment_id, "majority", majority_metrics, {**data_params, "scorer": "training-split label prior"}
-    )
+    baseline_runs = {
+        f"{name}_run_id": _log_baseline_run(experiment_id, name, metrics, {**data_params, **params})
+        for name, (metrics, params) in baselines.items()
+    }
+    baseline_metrics = {
+        f"baseline_{name}_val_{key}": value
+        for name, (metrics, _) in baselines.items()
+        for key, value in metrics.items()
+    }
     with mlflow.start_run(experiment_id=experiment_id, run_name="minilm-top-layers") as run:
-        mlflow.set_tags({"model": "sentiment", "lexicon_run_id": lexicon_run, "majority_run_id": majority_run})
+        mlflow.set_tags({"model": "sentiment", **baseline_runs})
         mlflow.log_params(
             {
                 **data_params,
                 "base_model": config["base_model"],
-                "encoder": f"frozen layers 1-{frozen_layers}, cached",
+                "encoder": f"{model.config.num_hidden_layers} layers, frozen layers 1-{frozen_layers}, cached",
                 "trained": f"top {train_config['trained_layers']} encoder layer(s)+pooler+classifier",
                 "max_length": max_length,
+                "window_overlap": config["window_overlap"],
                 "input": "title. review_text",
                 "sample": train_config["sample"],
                 **{k: v for k, v in train_config.items() if k != "sample"},
@@ -568,8 +605,7 @@ def train_sentiment(as_of: date | None = None, train_size: int | None = None, ev
         mlflow.log_metrics(
             {
                 **{f"val_{k}": v for k, v in model_metrics.items()},
-                **{f"baseline_lexicon_val_{k}": v for k, v in lexicon_metrics.items()},
-                **{f"baseline_majority_val_{k}": v for k, v in majority_metrics.items()},
+                **baseline_metrics,
                 "encode_seconds": encoded_at - started,
                 "train_seconds": train_seconds,
                 "eval_seconds": eval_seconds,
@@ -583,19 +619,97 @@ def train_sentiment(as_of: date | None = None, train_size: int | None = None, ev
             pip_requirements=_pip_requirements(),
             registered_model_name=config["registered_model"],
         )
+        version = str(info.registered_model_version)
+        int8_metrics = log_onnx_int8(scorer, version, eval_texts, eval_rows["label"], predictions["label"])
     return {
         "model": "sentiment",
         "run_id": run.info.run_id,
         "model_name": config["registered_model"],
-        "model_version": str(info.registered_model_version),
+        "model_version": version,
         "model_dir": str(output_dir),
         "train_rows": len(train_rows),
         "eval_rows": len(eval_rows),
         "train_seconds": round(train_seconds, 1),
         **{f"val_{k}": round(v, 4) for k, v in model_metrics.items()},
-        **{f"baseline_lexicon_val_{k}": round(v, 4) for k, v in lexicon_metrics.items()},
-        **{f"baseline_majority_val_{k}": round(v, 4) for k, v in majority_metrics.items()},
+        **{k: round(v, 4) for k, v in int8_metrics.items()},
+        **{k: round(v, 4) for k, v in baseline_metrics.items()},
     }
+
+
+def vader_labels(texts: Iterable[str]) -> np.ndarray:
+    """VADER's label per text from its compound score: >= 0.05 positive, <= -0.05 negative, else neutral."""
+    from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
+
+    analyzer = SentimentIntensityAnalyzer()
+    compound = np.array([analyzer.polarity_scores(str(text or ""))["compound"] for text in texts], dtype=float)
+    return np.where(compound >= 0.05, "positive", np.where(compound <= -0.05, "negative", "neutral"))
+
+
+def evaluate_baselines(
+    train_texts: Sequence[str],
+    train_labels: Sequence[str],
+    eval_texts: Sequence[str],
+    eval_labels: Sequence[str],
+    prior: np.ndarray,
+) -> dict[str, tuple[dict[str, float], dict]]:
+    """Metrics and description of each baseline on the evaluation rows, keyed by baseline name.
+
+    The lexicon's thresholds are fitted on the training rows; VADER and the majority prior take none.
+    Label-only baselines get one-hot probabilities for their Brier score and calibration error.
+    """
+
+    def one_hot(labels) -> np.ndarray:
+        return np.eye(len(LABELS))[[LABELS.index(label) for label in labels]]
+
+    thresholds = fit_lexicon_thresholds(lexicon_scores(train_texts), train_labels)
+    return {
+        "lexicon": (
+            classification_metrics(eval_labels, one_hot(lexicon_labels(lexicon_scores(eval_texts), thresholds))),
+            {"scorer": "rapport lexicon (own word lists, negation flip)", "thresholds": str(thresholds)},
+        ),
+        "vader": (
+            classification_metrics(eval_labels, one_hot(vader_labels(eval_texts))),
+            {"scorer": "vaderSentiment compound: >= 0.05 positive, <= -0.05 negative"},
+        ),
+        "majority": (
+            classification_metrics(eval_labels, np.tile(prior, (len(eval_labels), 1))),
+            {"scorer": "training-split label prior"},
+        ),
+    }
+
+
+def log_onnx_int8(
+    scorer: SentimentScorer, version: str, texts: Sequence[str], labels: Sequence[str], torch_labels: Sequence[str]
+) -> dict[str, float]:
+    """Build the registered version's int8 ONNX file (the scoring runtime's cache), log it to the active run, and
+    return its validation metrics and its label agreement with the PyTorch model."""
+    import mlflow
+
+    from rapport.ml.sentiment_runtime import cached_onnx_int8
+
+    cache_dir = runtime_cache_dir(scorer.model_name, version)
+    path = cached_onnx_int8(scorer.model, cache_dir)
+    int8 = SentimentScorer(
+        scorer.model,
+        scorer.tokenizer,
+        scorer.model_name,
+        version,
+        scorer.max_length,
+        runtime="onnx-int8",
+        window_overlap=scorer.window_overlap,
+        cache_dir=cache_dir,
+    )
+    predicted = int8.score(texts)
+    metrics = {
+        **{
+            f"onnx_int8_val_{k}": v
+            for k, v in classification_metrics(labels, predicted[list(SCORE_COLUMNS[2:])].to_numpy()).items()
+        },
+        "onnx_int8_label_agreement": float(np.mean(predicted["label"].to_numpy() == np.asarray(torch_labels))),
+    }
+    mlflow.log_metrics(metrics)
+    mlflow.log_artifact(str(path), artifact_path="onnx")
+    return metrics
 
 
 def promote_sentiment(version: str | int | None = None) -> dict:
@@ -631,17 +745,17 @@ def promote_sentiment(version: str | int | None = None) -> dict:
 # --- scoring ----------------------------------------------------------------------------------------
 
 
-def score_reviews(
-    con: duckdb.DuckDBPyConnection, as_of: date, run_id: str, scorer: SentimentScorer | None = None
-) -> int:
-    """Score reviews written before ``as_of`` into ml.review_sentiment; returns rows written.
+def text_hash(text: str) -> str:
+    """SHA-256 of the text the model reads: a review whose text changes is scored again."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
-    Like every score, only customers who consented to profiling as of ``as_of`` are scored (their
-    consent state comes from ``marts.ml_customer_features`` at that date, built by dbt).
+
+def reviews_to_score(con: duckdb.DuckDBPyConnection, as_of: date) -> pd.DataFrame:
+    """Reviews written before ``as_of`` by customers with profiling consent at that date, with their model input.
+
+    Columns: review_id, customer_id, text (title and review text), text_hash.
     """
-    import pyarrow as pa
-
-    from rapport.warehouse import replace_partition, table_exists
+    from rapport.warehouse import table_exists
 
     if not table_exists(con, "staging", "stg_shop__reviews"):
         raise LookupError("staging.stg_shop__reviews does not exist: run `rapport transform` before scoring sentiment")
@@ -652,19 +766,169 @@ def score_reviews(
         "and r.review_text is not null and trim(r.review_text) <> '' order by r.review_id",
         [as_of, datetime.combine(as_of, datetime.min.time())],
     ).df()
-    scorer = scorer or SentimentScorer.load()
-    scores = scorer.score(review_inputs(reviews))
-    frame = pd.DataFrame(
+    texts = review_inputs(reviews)
+    return pd.DataFrame(
         {
             "review_id": reviews["review_id"].astype("string"),
             "customer_id": reviews["customer_id"].astype("string"),
-            "as_of_date": pd.Series([as_of] * len(reviews), dtype=pd.ArrowDtype(pa.date32())),
-            **{column: scores[column].to_numpy() for column in SCORE_COLUMNS},
-            "model_name": pd.Series([scorer.model_name] * len(reviews), dtype="string"),
-            "model_version": pd.Series([scorer.model_version] * len(reviews), dtype="string"),
-            "scoring_run_id": pd.Series([run_id] * len(reviews), dtype="string"),
-            "scored_at": pd.Series([datetime.now(UTC).replace(tzinfo=None)] * len(reviews), dtype="datetime64[us]"),
+            "text": pd.Series(texts, dtype="string"),
+            "text_hash": pd.Series([text_hash(t) for t in texts], dtype="string"),
         }
     )
-    frame["label"] = frame["label"].astype("string")
-    return replace_partition(con, SCORES_TABLE, frame, {"as_of_date": as_of, "model_name": scorer.model_name})
+
+
+def already_scored(
+    con: duckdb.DuckDBPyConnection, table: str, reviews: pd.DataFrame, scorer: SentimentScorer
+) -> pd.DataFrame:
+    """Rows of ``table`` that ``scorer``'s model version wrote for these very review texts (review_id + text_hash).
+
+    Each review's rows come from the latest as-of date that holds it; customer_id and as_of_date are left out,
+    since the caller writes them for its own date.
+    """
+    con.register("_reviews", reviews[["review_id", "text_hash"]])
+    try:
+        return con.execute(
+            f"select * exclude (customer_id, as_of_date, recency) from ("
+            f"  select t.*, rank() over (partition by t.review_id order by t.as_of_date desc) as recency"
+            f"  from {table} as t join _reviews as r on r.review_id = t.review_id and r.text_hash = t.text_hash"
+            f"  where t.model_name = ? and t.model_version = ?"
+            f") where recency = 1",
+            [scorer.model_name, scorer.model_version],
+        ).df()
+    finally:
+        con.unregister("_reviews")
+
+
+def with_run_columns(frame: pd.DataFrame, as_of: date, scorer: SentimentScorer, run_id: str) -> pd.DataFrame:
+    """``frame`` with the model's and this run's provenance, for rows scored now."""
+    rows = len(frame)
+    return frame.assign(
+        model_name=pd.Series([scorer.model_name] * rows, dtype="string", index=frame.index),
+        model_version=pd.Series([scorer.model_version] * rows, dtype="string", index=frame.index),
+        scoring_run_id=pd.Series([run_id] * rows, dtype="string", index=frame.index),
+        scored_at=pd.Series([datetime.now(UTC).replace(tzinfo=None)] * rows, dtype="datetime64[us]", index=frame.index),
+    )
+
+
+def as_of_partition(frame: pd.DataFrame, reviews: pd.DataFrame, as_of: date, columns: Sequence[str]) -> pd.DataFrame:
+    """Rows of one (as-of date, model) partition: the authors from ``reviews``, the date, the table's columns."""
+    import pyarrow as pa
+
+    merged = frame.merge(reviews[["review_id", "customer_id"]], on="review_id", how="inner", validate="many_to_one")
+    merged["as_of_date"] = pd.Series([as_of] * len(merged), dtype=pd.ArrowDtype(pa.date32()), index=merged.index)
+    for column in ("label", "review_id", "customer_id", "text_hash", "model_name", "model_version"):
+        if column in merged:
+            merged[column] = merged[column].astype("string")
+    return merged[list(columns)].sort_values(list(columns[:3])).reset_index(drop=True)
+
+
+def score_reviews(
+    con: duckdb.DuckDBPyConnection, as_of: date, run_id: str, scorer: SentimentScorer | None = None
+) -> int:
+    """Score reviews written before ``as_of`` into ml.review_sentiment and ml.review_aspects; returns sentiment rows.
+
+    Like every score, only customers who consented to profiling as of ``as_of`` are scored (their
+    consent state comes from ``marts.ml_customer_features`` at that date, built by dbt). Scoring is
+    incremental: a review the current model version already scored with the same text keeps its row
+    (its scores, run id and time); only new or edited reviews, or all of them after a new champion, go
+    through the model. A rerun of a day therefore writes the same partition again.
+    """
+    from rapport.ml.aspects import aspect_patterns, score_aspects
+    from rapport.scores import SCORE_TABLES
+    from rapport.warehouse import replace_partition
+
+    reviews = reviews_to_score(con, as_of)
+    scorer = scorer or SentimentScorer.load()
+    previous = already_scored(con, SCORES_TABLE, reviews, scorer)
+    fresh = reviews[~reviews["review_id"].isin(previous["review_id"])].reset_index(drop=True)
+    log.info(
+        "sentiment as of %s: %d reviews, %d already scored by %s version %s, %d to score (%s runtime)",
+        as_of,
+        len(reviews),
+        len(previous),
+        scorer.model_name,
+        scorer.model_version,
+        len(fresh),
+        scorer.runtime,
+    )
+    texts = fresh["text"].tolist()
+    scored = pd.concat([fresh[["review_id", "text_hash"]], scorer.score(texts)], axis=1)
+    aspects = score_aspects(texts, aspect_patterns(load_sentiment_config()["aspects"]), scorer)
+    aspects = aspects.assign(
+        review_id=fresh["review_id"].to_numpy()[aspects["text_index"]],
+        text_hash=fresh["text_hash"].to_numpy()[aspects["text_index"]],
+    ).drop(columns="text_index")
+    previous_aspects = already_scored(
+        con, ASPECTS_TABLE, reviews[reviews["review_id"].isin(previous["review_id"])], scorer
+    )
+    log.info("sentiment as of %s: %d aspect mentions scored now, %d kept", as_of, len(aspects), len(previous_aspects))
+
+    partition = {"as_of_date": as_of, "model_name": scorer.model_name}
+    aspect_rows = pd.concat([previous_aspects, with_run_columns(aspects, as_of, scorer, run_id)], ignore_index=True)
+    replace_partition(
+        con,
+        ASPECTS_TABLE,
+        as_of_partition(aspect_rows, reviews, as_of, SCORE_TABLES[ASPECTS_TABLE].column_names),
+        partition,
+    )
+    sentiment_rows = pd.concat([previous, with_run_columns(scored, as_of, scorer, run_id)], ignore_index=True)
+    frame = as_of_partition(sentiment_rows, reviews, as_of, SCORE_TABLES[SCORES_TABLE].column_names)
+    return replace_partition(con, SCORES_TABLE, frame, partition)
+
+
+# --- any file -------------------------------------------------------------------------------------------
+
+
+def table_format(path: Path) -> str:
+    """The format of a table file from its name: parquet, or csv (gzipped too)."""
+    suffixes = [suffix.lower() for suffix in path.suffixes]
+    if suffixes[-1:] in ([".parquet"], [".pq"]):
+        return "parquet"
+    if ".csv" in suffixes:
+        return "csv"
+    raise ValueError(f"{path}: unknown file type {''.join(path.suffixes) or '(none)'}; use .csv, .csv.gz or .parquet")
+
+
+def score_file(input_path: Path, text_column: str, output_path: Path, model: str | None = None) -> dict:
+    """Score the ``text_column`` of a CSV or Parquet file; write its rows with the score columns added.
+
+    The output is written to a temporary file beside ``output_path`` and moved in place, so a failed run
+    leaves no half-written file.
+    """
+    input_path, output_path = Path(input_path), Path(output_path)
+    if not input_path.exists():
+        raise FileNotFoundError(f"input file {input_path} does not exist")
+    kind = table_format(input_path)
+    output_kind = table_format(output_path)
+    frame = pd.read_parquet(input_path) if kind == "parquet" else pd.read_csv(input_path)
+    if text_column not in frame.columns:
+        raise KeyError(
+            f"{input_path} has no column {text_column!r}; its columns are: {', '.join(map(str, frame.columns))}"
+        )
+    clashing = sorted(set(SCORE_COLUMNS) & set(frame.columns))
+    if clashing:
+        raise ValueError(f"{input_path} already has score columns {clashing}; rename them before scoring")
+    scorer = SentimentScorer.load(model)
+    started = time.perf_counter()
+    scored = pd.concat([frame.reset_index(drop=True), scorer.score(frame[text_column].tolist())], axis=1)
+    seconds = time.perf_counter() - started
+    output_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = output_path.with_name(f".{output_path.name}.partial")
+    try:
+        if output_kind == "parquet":
+            scored.to_parquet(partial, index=False)
+        else:
+            scored.to_csv(partial, index=False, compression="gzip" if output_path.suffix == ".gz" else None)
+        os.replace(partial, output_path)
+    finally:
+        partial.unlink(missing_ok=True)
+    return {
+        "input": str(input_path),
+        "output": str(output_path),
+        "rows": len(scored),
+        "model_name": scorer.model_name,
+        "model_version": scorer.model_version,
+        "runtime": scorer.runtime,
+        "labels": {label: int(n) for label, n in scored["label"].value_counts().items()},
+        "reviews_per_second": round(len(scored) / seconds, 1) if seconds else None,
+    }
