@@ -68,8 +68,15 @@ BENCH_CUSTOMERS ?= 10000
 bench: install ## time every pipeline stage on simulated data (BENCH_CUSTOMERS=10000); JSON in benchmarks/results/
 	$(PY) benchmarks/bench_pipeline.py --customers $(BENCH_CUSTOMERS)
 
+BENCH_DBT_CUSTOMERS ?= 100000
+.PHONY: bench-dbt
+bench-dbt: install ## dbt build vs the same marts as hand-written DuckDB SQL (BENCH_DBT_CUSTOMERS=100000)
+	$(PY) benchmarks/bench_dbt.py --customers $(BENCH_DBT_CUSTOMERS)
+
 .PHONY: airflow-ui
-airflow-ui: install ## start the Airflow UI (airflow standalone) on the repo's dags folder
+airflow-ui: install ## start the Airflow UI (airflow standalone) on the repo's dags folder, warehouse pool created
+	$(VENV)/bin/rapport airflow-env -- airflow db migrate
+	$(VENV)/bin/rapport airflow-env -- airflow pools set warehouse 1 "DuckDB warehouse: one writer at a time"
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/rapport airflow-env -- airflow standalone
 
 .PHONY: mlflow-ui

@@ -34,6 +34,7 @@ for _name in (
     os.environ.pop(_name, None)
 os.environ.setdefault("RAPPORT_SENTIMENT_TRAIN_SIZE", "600")
 os.environ.setdefault("RAPPORT_SENTIMENT_EVAL_SIZE", "300")
+os.environ.setdefault("RAPPORT_TUNING_TRIALS", "3")
 
 apply_environment(airflow_env())
 
@@ -71,3 +72,18 @@ def warehouse_con(pipeline_run):
     con = warehouse.connect()
     yield con
     con.close()
+
+
+@pytest.fixture()
+def pipeline_home_copy(pipeline_run, tmp_path, monkeypatch):
+    """A private copy of the shared pipeline run's RAPPORT_HOME, for tests that change it (erasure, offline runs).
+
+    MLflow's store keeps absolute artifact locations, so models still load from the shared run's folder.
+    """
+    from rapport.settings import get_settings
+
+    home = tmp_path / "home"
+    shutil.copytree(get_settings().home, home, ignore=shutil.ignore_patterns("*.lock"))
+    monkeypatch.setenv("RAPPORT_HOME", str(home))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return home

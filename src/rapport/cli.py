@@ -9,7 +9,8 @@ import os
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 from rapport.orchestration import DAG_ID, TELEMETRY_OFF, airflow_env, apply_environment
 from rapport.settings import get_settings, parse_date
@@ -49,26 +50,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--days", type=int, default=730, help="days of history (default 730)")
     p.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
 
-    sub.add_parser("ingest", help="load new landing files into raw.* (bad rows to quarantine.* with the reason)")
+    p = sub.add_parser("ingest", help="load new landing files into raw.* (bad rows to quarantine.* with the reason)")
+    p.add_argument(
+        "--mapping",
+        type=Path,
+        metavar="FILE",
+        help="YAML mapping for exports shaped differently from the contract (default: $RAPPORT_INGEST_MAPPING)",
+    )
 
     p = sub.add_parser("transform", help="dbt build: staging, intermediate and marts as of a date")
     _as_of_argument(p)
-    p.add_argument("--select", help="dbt selection (default: everything)")
+    p.add_argument("--select", help="dbt selection (default: the `core` selector, everything not reading scores)")
+
+    p = sub.add_parser("score-marts", help="dbt build of the marts on the scores: customer_360, segment_health")
+    _as_of_argument(p)
 
     p = sub.add_parser("validate", help="run Great Expectations gates (exit 1 when one fails)")
     p.add_argument("gates", nargs="*", help="gate names (default: every gate)")
+    _as_of_argument(p)
 
     p = sub.add_parser("train", help="train models and log them to MLflow (never promotes)")
     _as_of_argument(p)
-    p.add_argument("models", nargs="*", default=["churn", "nbo", "sentiment"], help="models (default: all)")
+    p.add_argument("models", nargs="*", default=["churn", "clv", "nbo", "sentiment"], help="models (default: all)")
 
     p = sub.add_parser("promote", help="promotion gate: set @champion if the challenger beats champion/baseline")
-    p.add_argument("model", choices=["churn", "nbo", "sentiment"])
+    p.add_argument("model", choices=["churn", "clv", "nbo", "sentiment"])
     p.add_argument("--version", help="model version (default: the latest registered)")
 
     p = sub.add_parser("score", help="score with the @champion models and write the scores back to ml.*")
     _as_of_argument(p)
-    p.add_argument("models", nargs="*", default=["churn", "nbo", "sentiment"], help="models (default: all)")
+    p.add_argument("models", nargs="*", default=["churn", "clv", "nbo", "sentiment"], help="models (default: all)")
+
+    p = sub.add_parser(
+        "export-campaigns",
+        help="write per-channel campaign and suppression lists (CSV, Parquet) of the decided offers under exports/",
+    )
+    _as_of_argument(p)
 
     sub.add_parser("publish", help="swap in the read-only BI copy of the output tables")
 
@@ -85,11 +102,32 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("status", help="print where everything is: warehouse tables, MLflow runs, quality results")
 
+    p = sub.add_parser(
+        "forget",
+        help="erase customers everywhere (tables, BI copies, MLflow artifacts, reports) and keep them out; audited",
+    )
+    p.add_argument("customer_ids", nargs="*", metavar="CUSTOMER_ID", help="customers to forget")
+    p.add_argument("--requests", action="store_true", help="honour every request in raw.deletion_requests")
+
+    p = sub.add_parser("retention", help="delete rows and files older than their time to live (config/retention.yaml)")
+    _as_of_argument(p)
+
     p = sub.add_parser("airflow-env", help="run a command (e.g. `airflow standalone`) with Rapport's Airflow settings")
     p.add_argument("argv", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
 
+    sub.add_parser(
+        "dbt-manifest",
+        help="dbt parse into the manifest the per-model Airflow dbt tasks are rendered from (RAPPORT_DBT_TASKS=models)",
+    )
+
     p = sub.add_parser("mlflow-ui", help="start the MLflow UI on Rapport's tracking store")
     p.add_argument("--port", type=int, default=5000)
+
+    p = sub.add_parser("sentiment", help="score a text column of any CSV/Parquet file with the sentiment model")
+    p.add_argument("--input", required=True, type=Path, help="CSV (.csv, .csv.gz) or Parquet file")
+    p.add_argument("--text-column", required=True, help="column holding the texts")
+    p.add_argument("--output", required=True, type=Path, help="file to write: the input rows + label, score, p_*")
+    p.add_argument("--model", help="champion (default: RAPPORT_SENTIMENT_MODEL), models:/..., or a model folder")
     return parser
 
 
@@ -106,16 +144,18 @@ def main(argv: list[str] | None = None) -> int:
     if command == "generate":
         _print(pipeline.generate(args.customers, args.start, args.days, args.seed))
     elif command == "ingest":
-        _print(pipeline.ingest())
+        _print(pipeline.ingest(args.mapping))
     elif command == "transform":
         _print(pipeline.transform(args.as_of, args.select))
+    elif command == "score-marts":
+        _print(pipeline.build_score_marts(args.as_of))
     elif command == "validate":
         from rapport.quality import GATES, QualityGateError
 
-        failed = False
+        failed, run_id = False, pipeline.new_run_id()
         for gate in args.gates or list(GATES):
             try:
-                _print(pipeline.validate(gate))
+                _print(pipeline.validate(gate, run_id, args.as_of))
             except QualityGateError as exc:
                 print(str(exc), file=sys.stderr)
                 failed = True
@@ -127,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     elif command == "score":
         run_id = pipeline.new_run_id()
         _print([pipeline.score(model, args.as_of, run_id) for model in args.models])
+    elif command == "export-campaigns":
+        _print(pipeline.export_campaigns(args.as_of))
     elif command == "publish":
         _print(pipeline.publish())
     elif command == "report":
@@ -140,6 +182,16 @@ def main(argv: list[str] | None = None) -> int:
             _print(pipeline.run(args.as_of))
     elif command == "demo":
         return demo(args.as_of, args.customers)
+    elif command == "forget":
+        if not args.customer_ids and not args.requests:
+            print("rapport forget: name customer ids, or --requests to honour raw.deletion_requests", file=sys.stderr)
+            return 2
+        if args.customer_ids:
+            _print(pipeline.forget(args.customer_ids))
+        if args.requests:
+            _print(pipeline.apply_deletion_requests())
+    elif command == "retention":
+        _print(pipeline.apply_retention(args.as_of))
     elif command == "status":
         from rapport.status import print_status
 
@@ -149,6 +201,10 @@ def main(argv: list[str] | None = None) -> int:
         env = {**os.environ, **airflow_env()}
         env["PATH"] = f"{os.path.dirname(sys.executable)}:{env.get('PATH', '')}"
         return subprocess.call(argv, env=env)
+    elif command == "dbt-manifest":
+        from rapport.airflow_run import build_dbt_manifest
+
+        _print(build_dbt_manifest())
     elif command == "mlflow-ui":
         settings = get_settings()
         argv = [
@@ -160,6 +216,14 @@ def main(argv: list[str] | None = None) -> int:
             str(args.port),
         ]
         return subprocess.call(argv)
+    elif command == "sentiment":
+        from rapport.ml.sentiment import score_file
+
+        try:
+            _print(score_file(args.input, args.text_column, args.output, args.model))
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            print(f"rapport sentiment: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
+            return 2
     return 0
 
 
@@ -174,9 +238,12 @@ def demo(as_of: date, customers: int) -> int:
         days = (as_of - DEMO_START).days
         print(f"Generating {customers} customers over {days} days of history ...", flush=True)
         _print(pipeline.generate(customers, DEMO_START, days))
-    print(f"Running the {DAG_ID} DAG through Airflow (dag.test) as of {as_of} ...", flush=True)
-    result = run_dag(as_of)
-    print(f"DAG {result['dag_id']} run {result['run_id']}: {result['state']} ({len(result['tasks'])} tasks)")
+    # Last week's run, then this week's: the weekly snapshots let the report show movement between segments.
+    # The second run skips training (its @champions are fresh; see RAPPORT_RETRAIN_AFTER_DAYS).
+    for run_date in (as_of - timedelta(days=7), as_of):
+        print(f"Running the {DAG_ID} DAG through Airflow (dag.test) as of {run_date} ...", flush=True)
+        result = run_dag(run_date)
+        print(f"DAG {result['dag_id']} run {result['run_id']}: {result['state']} ({len(result['tasks'])} tasks)")
     print_status()
     print(f"\nDemo finished in {time.perf_counter() - started:.0f} s.")
     return 0

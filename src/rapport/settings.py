@@ -6,6 +6,7 @@ is listed in `.env.example`.
 
 from __future__ import annotations
 
+import getpass
 import os
 from dataclasses import dataclass
 from datetime import date
@@ -32,6 +33,13 @@ class Settings:
     reviews_corpus: Path
     sentiment_model: str
     sentiment_train_size: int
+    sentiment_runtime: str | None  # torch / onnx-int8; None: ml/sentiment/config.yaml decides
+
+    @property
+    def ingest_mapping(self) -> Path | None:
+        """A mapping file for exports shaped differently from the contract (see rapport.mapping); none by default."""
+        value = os.environ.get("RAPPORT_INGEST_MAPPING")
+        return Path(value).expanduser().resolve() if value else None
 
     @property
     def warehouse_path(self) -> Path:
@@ -81,6 +89,77 @@ class Settings:
     def dags_dir(self) -> Path:
         return self.project_root / "dags"
 
+    @property
+    def warehouse_lock_timeout_seconds(self) -> float:
+        """How long a stage waits for another process's hold on the warehouse before it gives up."""
+        return float(os.environ.get("RAPPORT_WAREHOUSE_LOCK_TIMEOUT", "1800"))
+
+    @property
+    def tuning_trials(self) -> int | None:
+        """Optuna trials per churn training (None: ``tuning.n_trials`` in ml/churn/config.yaml decides)."""
+        value = os.environ.get("RAPPORT_TUNING_TRIALS", "")
+        return int(value) if value else None
+
+    @property
+    def serving_url(self) -> str:
+        """Postgres the BI tables are also published to (empty: the DuckDB serving copy only)."""
+        return os.environ.get("RAPPORT_SERVING_URL", "")
+
+    @property
+    def bi_role(self) -> str:
+        """The read-only Postgres role BI tools log in as."""
+        return os.environ.get("RAPPORT_BI_ROLE", "rapport_bi")
+
+    @property
+    def bi_password(self) -> str:
+        """Password given to the BI role (empty: the role's password is left as it is)."""
+        return os.environ.get("RAPPORT_BI_PASSWORD", "")
+
+    @property
+    def retention_config(self) -> Path:
+        return _env_path("RAPPORT_RETENTION_CONFIG", self.project_root / "config" / "retention.yaml")
+
+    @property
+    def actor(self) -> str:
+        """Who the audit log records as having acted (the OS user unless an orchestrator names one)."""
+        return os.environ.get("RAPPORT_ACTOR") or getpass.getuser()
+
+    @property
+    def alert_webhook(self) -> str:
+        """URL that failed Airflow tasks post a JSON alert to (empty: alerts only go to the task log)."""
+        return os.environ.get("RAPPORT_ALERT_WEBHOOK", "")
+
+    @property
+    def alert_timeout_seconds(self) -> float:
+        return float(os.environ.get("RAPPORT_ALERT_TIMEOUT_SECONDS", "5"))
+
+    @property
+    def task_retries(self) -> int:
+        return int(os.environ.get("RAPPORT_TASK_RETRIES", "2"))
+
+    @property
+    def retry_delay_seconds(self) -> int:
+        """First retry delay of an Airflow task; each later retry waits twice as long (exponential backoff)."""
+        return int(os.environ.get("RAPPORT_RETRY_DELAY_SECONDS", "30"))
+
+    @property
+    def retrain_after_days(self) -> int:
+        """Age of the @champion after which a scheduled training run retrains (force_retrain overrides)."""
+        return int(os.environ.get("RAPPORT_RETRAIN_AFTER_DAYS", "7"))
+
+    @property
+    def dbt_tasks(self) -> str:
+        """How Airflow runs dbt: ``build`` (one `dbt build` task) or ``models`` (one task per model, cosmos)."""
+        value = os.environ.get("RAPPORT_DBT_TASKS", "build").strip().lower()
+        if value not in ("build", "models"):
+            raise ValueError(f"RAPPORT_DBT_TASKS must be 'build' or 'models', not {value!r}")
+        return value
+
+    @property
+    def dbt_manifest_path(self) -> Path:
+        """The dbt manifest the per-model task group is rendered from (written by `rapport dbt-manifest`)."""
+        return _env_path("RAPPORT_DBT_MANIFEST", self.home / "dbt" / "target" / "manifest.json")
+
 
 def get_settings() -> Settings:
     project_root = _env_path("RAPPORT_PROJECT_ROOT", CHECKOUT_ROOT)
@@ -97,6 +176,7 @@ def get_settings() -> Settings:
         ),
         sentiment_model=os.environ.get("RAPPORT_SENTIMENT_MODEL", "champion"),
         sentiment_train_size=int(os.environ.get("RAPPORT_SENTIMENT_TRAIN_SIZE", "3000")),
+        sentiment_runtime=os.environ.get("RAPPORT_SENTIMENT_RUNTIME") or None,
     )
 
 

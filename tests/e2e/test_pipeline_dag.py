@@ -86,13 +86,28 @@ def test_mlflow_holds_runs_models_and_champions(pipeline_run):
 
     configure_mlflow()
     client = MlflowClient()
-    for model in ("churn", "nbo", "sentiment"):
+    for model in ("churn", "clv", "nbo", "sentiment"):
         experiment = client.get_experiment_by_name(f"rapport/{model}")
         assert experiment is not None, model
         runs = client.search_runs([experiment.experiment_id])
         assert any(r.data.tags.get("baseline") for r in runs), f"no baseline run for {model}"
         champion = client.get_model_version_by_alias(f"rapport-{model}", "champion")
         assert champion.version
+
+
+def test_every_logged_model_is_stored_under_rapport_home(pipeline_run):
+    """Models go to the experiments' artifact roots, never MLflow's Default experiment (./mlruns in the cwd)."""
+    import mlflow
+
+    from rapport.ml.registry import configure_mlflow
+    from rapport.settings import get_settings
+
+    configure_mlflow()
+    experiments = [e.experiment_id for e in mlflow.search_experiments()]
+    models = mlflow.search_logged_models(experiment_ids=experiments, output_format="list")
+    assert models
+    root = get_settings().mlartifacts_dir.resolve().as_uri()
+    assert [m.artifact_location for m in models if not m.artifact_location.startswith(root)] == []
 
 
 def test_churn_model_beats_the_recency_baseline(pipeline_run):
@@ -132,7 +147,9 @@ def test_report_is_written_with_every_section(pipeline_run):
 
     report = get_settings().reports_dir / f"relationship_{pipeline_run['as_of'].isoformat()}.html"
     text = report.read_text(encoding="utf-8")
-    for heading in ("Segments", "Churn risk", "Next best offers", "Review sentiment", "Data quality gates"):
+    from rapport.report import SECTION_TITLES
+
+    for heading in SECTION_TITLES:
         assert f"<h2>{heading}</h2>" in text, heading
     assert not re.search(r"<script[^>]+src=", text)  # self-contained: plotly.js is inlined, nothing fetched
     assert text.count("Plotly.newPlot") >= 4
