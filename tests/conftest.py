@@ -43,14 +43,35 @@ E2E_CUSTOMERS = int(os.environ.get("RAPPORT_E2E_CUSTOMERS", "500"))
 E2E_START = date(2024, 11, 1)
 
 
+def _own_mlflow_store(patch: pytest.MonkeyPatch) -> None:
+    """Point MLFLOW_TRACKING_URI at the current RAPPORT_HOME's store through ``patch``, so undoing the patch
+    restores the previous value. mlflow.set_tracking_uri (configure_mlflow) exports the variable itself; a
+    fixture that only deleted it would leave its own store behind for every later test (the e2e run found a
+    champion another module had registered)."""
+    from rapport.settings import get_settings
+
+    patch.setenv("MLFLOW_TRACKING_URI", get_settings().mlflow_tracking_uri)
+
+
+@pytest.fixture(autouse=True)
+def _restore_mlflow_tracking_uri():
+    """Undo, after every test, the MLFLOW_TRACKING_URI that configure_mlflow exported during it (tests that
+    point RAPPORT_HOME elsewhere must not leave their MLflow store to the tests after them)."""
+    before = os.environ.get("MLFLOW_TRACKING_URI")
+    yield
+    if before is None:
+        os.environ.pop("MLFLOW_TRACKING_URI", None)
+    else:
+        os.environ["MLFLOW_TRACKING_URI"] = before
+
+
 @pytest.fixture(scope="module")
 def module_home(tmp_path_factory):
     """A RAPPORT_HOME of the test module's own (warehouse, MLflow store, models), set for the whole module."""
     home = tmp_path_factory.mktemp("rapport_home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAPPORT_HOME", str(home))
-        # mlflow.set_tracking_uri (in configure_mlflow) exports MLFLOW_TRACKING_URI; leaving the module unsets it
-        patch.delenv("MLFLOW_TRACKING_URI", raising=False)
+        _own_mlflow_store(patch)
         yield home
 
 
@@ -85,5 +106,5 @@ def pipeline_home_copy(pipeline_run, tmp_path, monkeypatch):
     home = tmp_path / "home"
     shutil.copytree(get_settings().home, home, ignore=shutil.ignore_patterns("*.lock"))
     monkeypatch.setenv("RAPPORT_HOME", str(home))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    _own_mlflow_store(monkeypatch)
     return home
