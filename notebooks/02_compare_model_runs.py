@@ -30,8 +30,8 @@ MODELS = {"churn": "val_roc_auc", "clv": "val_mae", "nbo": "val_qini_coefficient
 
 # %% [markdown]
 # ## Runs per model, baselines beside them
-# A baseline is its own run with the tag `baseline=<name>`; a model run has no such tag.
-# Nested runs (hyper-parameter trials) are left out: the parent run carries the chosen model.
+# A baseline is its own run with the tag `baseline=<name>`; a model run has no such tag. Hyper-parameter
+# trials (nested `trial-N` runs) and the metric-less parent run of each training are left out.
 
 # %%
 runs_by_model: dict[str, pd.DataFrame] = {}
@@ -42,10 +42,12 @@ for model in MODELS:
     runs = mlflow.search_runs(
         [experiment.experiment_id], filter_string="attributes.status = 'FINISHED'", output_format="pandas"
     )
-    if "tags.mlflow.parentRunId" in runs:
-        runs = runs[runs["tags.mlflow.parentRunId"].isna()]
-    runs["kind"] = runs.get("tags.baseline", pd.Series(index=runs.index, dtype=object)).fillna("model")
     metric_columns = [c for c in runs.columns if c.startswith("metrics.val_")]
+    trial = (
+        runs.get("tags.mlflow.runName", pd.Series(index=runs.index, dtype=object)).fillna("").str.startswith("trial-")
+    )
+    runs = runs[~trial & runs[metric_columns].notna().any(axis=1)].copy()  # no tuning trials, no metric-less parents
+    runs["kind"] = runs.get("tags.baseline", pd.Series(index=runs.index, dtype=object)).fillna("model")
     runs_by_model[model] = runs[["run_id", "start_time", "kind", *metric_columns]].sort_values("start_time")
     print(f"\n== rapport/{model}: {len(runs)} runs")
     print(runs_by_model[model].drop(columns=["start_time"]).round(4).to_string(index=False))

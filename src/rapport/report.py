@@ -66,7 +66,12 @@ def _figure_html(fig, height: int = 360) -> str:
 
 
 def _table(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, border=0, escape=True, na_rep="–", float_format=lambda v: f"{v:,.3g}")
+    return frame.to_html(index=False, border=0, escape=True, na_rep="–", float_format=_number)
+
+
+def _number(value: float) -> str:
+    """Three significant digits, but never scientific notation for amounts (2,860, not 2.86e+03)."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def _note(text: str) -> str:

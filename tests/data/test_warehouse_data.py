@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -36,11 +37,19 @@ def clear_pii(pipeline_run) -> set[str]:
     return values
 
 
-def test_every_landing_row_is_in_raw_or_quarantine(pipeline_run, warehouse_con):
+def test_every_landing_row_is_in_raw_or_quarantine_or_was_erased_on_request(pipeline_run, warehouse_con):
+    """Nothing is lost: each row the simulator wrote is loaded, quarantined with its reason, or was erased
+    because its customer asked to be deleted (the audit log counts those per table, without personal data)."""
+    erasures = [
+        json.loads(c)
+        for (c,) in warehouse_con.execute("select counts from ops.audit_log where action = 'erasure'").fetchall()
+    ]
+    assert erasures, "the simulated deletion requests were not honoured"
     for table, written in pipeline_run["generated"]["rows"].items():
         loaded = warehouse_con.execute(f"select count(*) from raw.{table}").fetchone()[0]
         quarantined = warehouse_con.execute(f"select count(*) from quarantine.{table}").fetchone()[0]
-        assert loaded + quarantined == written, (table, loaded, quarantined, written)
+        erased = sum(c.get(f"raw.{table}", 0) + c.get(f"quarantine.{table}", 0) for c in erasures)
+        assert loaded + quarantined + erased == written, (table, loaded, quarantined, erased, written)
 
 
 def test_no_table_holds_personal_data_in_clear(clear_pii, warehouse_con):
