@@ -50,6 +50,7 @@ def _own_mlflow_store(patch: pytest.MonkeyPatch) -> None:
     champion another module had registered)."""
     from rapport.settings import get_settings
 
+    patch.delenv("MLFLOW_TRACKING_URI", raising=False)  # so the settings derive the URI from RAPPORT_HOME
     patch.setenv("MLFLOW_TRACKING_URI", get_settings().mlflow_tracking_uri)
 
 
