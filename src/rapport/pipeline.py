@@ -239,8 +239,15 @@ def promote(model: str, version: str | None = None) -> dict:
 def score(model: str, as_of: date, run_id: str | None = None) -> dict:
     """Score with the @champion model and write the scores back to ml.* (partition replaced)."""
     from rapport import warehouse
+    from rapport.ml.registry import champion_version
 
     run_id = run_id or new_run_id()
+    if champion_version(f"rapport-{model}") is None:
+        # The gate refused every version so far (say, no better than its baseline): nothing trustworthy to score
+        # with. The run goes on without these scores; their gates warn instead of failing, and the report says why.
+        reason = f"rapport-{model} has no @champion: the promotion gate has not accepted a version yet"
+        log.warning("score %s skipped: %s", model, reason)
+        return {"model": model, "as_of": as_of.isoformat(), "rows": 0, "scoring_run_id": run_id, "skipped": reason}
     con = warehouse.connect()
     try:
         if model == "churn":
@@ -270,7 +277,11 @@ def score(model: str, as_of: date, run_id: str | None = None) -> dict:
 def export_campaigns(as_of: date) -> dict:
     """Per-channel campaign lists and suppression lists of the offers decided at ``as_of``, consent re-checked."""
     from rapport.campaigns import export_campaigns as export
+    from rapport.ml.registry import champion_version
 
+    if champion_version("rapport-nbo") is None:
+        log.warning("export_campaigns skipped: rapport-nbo has no @champion, so no offers were decided")
+        return {"as_of": as_of.isoformat(), "skipped": "rapport-nbo has no @champion"}
     return export(as_of)
 
 

@@ -249,7 +249,12 @@ def promote_model(config: dict, version: str | None = None) -> dict:
     decision["champion_version"] = str(champion.version) if champion else None
     if champion is not None and str(champion.version) == version:
         return promote_if_better(name, version, metric)  # records "already the champion"
-    failures = comparison_failures(metrics, BASELINE_PREFIX, {**promotion, "slices": None}, 0.0)
+    # Against a baseline, calibration is judged by Brier (a proper score) only: a near-random rule can be
+    # perfectly "calibrated" (ECE ~ 0) while useless, so ECE is compared with champions, not baselines.
+    tolerances = {k: v for k, v in (promotion.get("calibration_tolerance") or {}).items() if k != "ece"}
+    failures = comparison_failures(
+        metrics, BASELINE_PREFIX, {**promotion, "slices": None, "calibration_tolerance": tolerances}, 0.0
+    )
     if failures:
         reason = "does not beat its own baseline on the same holdout: " + "; ".join(failures)
         decision["reference"] = baseline_value
