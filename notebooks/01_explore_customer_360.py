@@ -59,6 +59,29 @@ risk = bi.execute(
 print(risk.to_string(index=False))
 
 # %% [markdown]
+# ## One customer's journey across channels
+# The touchpoints identity stitching resolved to one customer (device ids at login, loyalty cards in
+# store, phone numbers at the call center), month by month, for the customer with the most channels.
+
+# %%
+journey_customer = bi.execute(
+    "select customer_id from marts.fct_touchpoints group by 1 "
+    "order by count(distinct channel) desc, count(*) desc, customer_id limit 1"
+).fetchone()[0]
+journey = bi.execute(
+    """
+    select date_trunc('month', occurred_at) as month, channel, count(*) as touchpoints,
+           string_agg(distinct touchpoint_type, ', ' order by touchpoint_type) as what
+    from marts.fct_touchpoints where customer_id = ?
+    group by all order by month, channel
+    """,
+    [journey_customer],
+).df()
+print(f"customer {journey_customer}:")
+print(journey.tail(24).to_string(index=False))
+assert journey["channel"].nunique() >= 3, "identity stitching should join at least three channels for this customer"
+
+# %% [markdown]
 # ## Sentiment of reviews
 
 # %%

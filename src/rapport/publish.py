@@ -26,7 +26,14 @@ from rapport.settings import get_settings
 
 log = logging.getLogger("rapport.publish")
 
-BI_TABLES = ("marts.customer_360", "marts.segment_health", *SCORE_TABLES)
+BI_TABLES = (
+    "marts.customer_360",
+    "marts.segment_health",
+    "marts.dim_customer",
+    "marts.fct_orders",
+    "marts.fct_touchpoints",
+    *SCORE_TABLES,
+)
 SERVING_SCHEMA = "serving"
 _COPY_BATCH_ROWS = 10_000
 # DuckDB type -> Postgres type; anything else is published as text.
