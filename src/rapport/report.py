@@ -317,13 +317,6 @@ def offers_and_uplift(con, as_of: date) -> str:
     """Today's recommendations per offer, and the uplift campaigns realised against their control groups."""
     import plotly.express as px
 
-    recommended = _query(
-        con,
-        "select offer_id, channel, count(*) as customers, round(avg(expected_value), 2) as avg_expected_value "
-        "from ml.offer_recommendations where as_of_date = ? and is_selected group by 1, 2 order by 3 desc",
-        ("ml.offer_recommendations",),
-        [as_of],
-    )
     realised = _query(
         con,
         "select o.offer_type, "
@@ -344,12 +337,24 @@ def offers_and_uplift(con, as_of: date) -> str:
         labels={"offer_type": "offer", "realised_uplift": "uplift (share of customers)"},
     )
     fig.update_yaxes(tickformat=".1%")
-    return (
+    body = (
         _figure_html(fig)
         + _table(realised)
         + "<h3>Offers selected today (within budget, capacity, consent and cool-downs)</h3>"
-        + _table(recommended)
     )
+    try:
+        recommended = _query(
+            con,
+            "select offer_id, channel, count(*) as customers, round(avg(expected_value), 2) as avg_expected_value "
+            "from ml.offer_recommendations where as_of_date = ? and is_selected group by 1, 2 order by 3 desc",
+            ("ml.offer_recommendations",),
+            [as_of],
+        )
+    except NoData as reason:
+        return body + _note(
+            f"No offers selected: {reason} (rapport-nbo is scored only once its gate accepts a version)."
+        )
+    return body + _table(recommended)
 
 
 def _gate_results(con, as_of: date) -> pd.DataFrame | None:
