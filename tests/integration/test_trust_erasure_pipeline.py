@@ -11,30 +11,13 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from trace_search import column_traces
 
 from rapport import pipeline, warehouse
 from rapport.contract import get_table
 from rapport.settings import get_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-
-def table_traces(con: duckdb.DuckDBPyConnection, needles: list[str]) -> list[str]:
-    """'schema.table.column: n' for every text column of any table or view quoting one of ``needles``."""
-    pattern = "(^|[^A-Za-z0-9_])(" + "|".join(map(re.escape, needles)) + ")([^A-Za-z0-9_]|$)"
-    columns = con.execute(
-        "select table_schema, table_name, column_name from information_schema.columns "
-        "where data_type in ('VARCHAR', 'JSON') and table_schema not in ('information_schema', 'pg_catalog')"
-    ).fetchall()
-    found = []
-    for schema, table, column in columns:
-        n = con.execute(
-            f'select count(*) from "{schema}"."{table}" where regexp_matches(cast("{column}" as varchar), ?)',
-            [pattern],
-        ).fetchone()[0]
-        if n:
-            found.append(f"{schema}.{table}.{column}: {n}")
-    return found
 
 
 def file_traces(needles: list[str]) -> list[str]:
@@ -58,12 +41,12 @@ def file_traces(needles: list[str]) -> list[str]:
 def traces(needles: list[str]) -> list[str]:
     con = warehouse.connect(read_only=True)
     try:
-        found = table_traces(con, needles)
+        found = column_traces(con, needles)
     finally:
         con.close()
     serving = duckdb.connect(str(get_settings().serving_path), read_only=True)
     try:
-        found += [f"serving copy {t}" for t in table_traces(serving, needles)]
+        found += [f"serving copy {t}" for t in column_traces(serving, needles)]
     finally:
         serving.close()
     return found + file_traces(needles)

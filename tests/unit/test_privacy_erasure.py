@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from trace_search import column_traces
 
 from rapport import warehouse
 from rapport.contract import get_table
@@ -125,23 +126,6 @@ def home(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
-def trace_of(con, values: list[str]) -> list[str]:
-    """Every table column (any schema) holding one of ``values``, as 'schema.table.column: n'."""
-    columns = con.execute(
-        "select table_schema, table_name, column_name from information_schema.columns "
-        "where data_type in ('VARCHAR', 'JSON') and table_catalog = current_database()"
-    ).fetchall()
-    found = []
-    for schema, table, column in columns:
-        n = con.execute(
-            f'select count(*) from "{schema}"."{table}" where cast("{column}" as varchar) in (select unnest(?))',
-            [values],
-        ).fetchone()[0]
-        if n:
-            found.append(f"{schema}.{table}.{column}: {n}")
-    return found
-
-
 def alice_values() -> list[str]:
     return ["C1", "L1", hash_pii(CUSTOMER["phone"], SALT, "phone"), hash_pii(CUSTOMER["email"], SALT, "email")]
 
@@ -162,14 +146,14 @@ def test_tables_are_discovered_not_listed(home):
 def test_forget_removes_every_trace_and_only_that_customer(home):
     con = warehouse.connect()
     before = warehouse.row_counts(con)
-    assert trace_of(con, alice_values())  # the fixture really holds Alice everywhere
+    assert column_traces(con, alice_values())  # the fixture really holds Alice everywhere
     con.close()
 
     [result] = forget_all([ErasureRequest("C1", "REQ-1", "email")])
 
     con = warehouse.connect()
     try:
-        assert trace_of(con, alice_values()) == []
+        assert column_traces(con, alice_values()) == []
         after = warehouse.row_counts(con)
         assert before["raw.customers"] - after["raw.customers"] == 1
         assert after["quarantine.orders"] == before["quarantine.orders"] - 1
@@ -202,7 +186,7 @@ def test_forgotten_customer_stays_out_when_sources_send_them_again(home):
 
     con = warehouse.connect()
     try:
-        assert trace_of(con, alice_values()) == []
+        assert column_traces(con, alice_values()) == []
         assert con.execute("select count(*) from raw.orders where order_id = 'O8'").fetchone()[0] == 1
     finally:
         con.close()
