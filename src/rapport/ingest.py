@@ -1,8 +1,13 @@
 """Ingestion: landing files to ``raw.*`` (good rows) and ``quarantine.*`` (bad rows, with reasons).
 
 Every row is checked against the data contract (:mod:`rapport.contract`): required values, types,
-enums, ranges, references to other tables, duplicate keys. Reading is done with pyarrow, all
-columns as text, and checking is vectorised in DuckDB SQL over all new files of a table at once.
+enums, ranges, references to other tables, duplicate keys. Files are streamed, never held whole:
+one pass computes the checksum and what the readers need to know (line count, encoding, quotes),
+then pyarrow reads CSV in small blocks and Parquet by batches, all columns as text (a careful
+csv-module reader takes over, also block by block, when pyarrow cannot read a file or its rows do
+not add up to its lines), and each block is appended to a DuckDB staging table. Checking is
+vectorised in DuckDB SQL over all new files of a table at once, under ``RAPPORT_INGEST_MEMORY_LIMIT``
+(DuckDB spills to disk beyond it), so memory stays bounded whatever the size of the files.
 
 Guarantees:
 
@@ -24,22 +29,26 @@ Guarantees:
   key, are quarantined with reason "duplicate key".
 
 ``_source_line`` is the 1-based physical line in a CSV file (the header is line 1, so the first
-data row is line 2); for Parquet files it is the 1-based row number.
+data row is line 2); lines end at ``\n`` (or ``\r\n``), and a lone ``\r`` in a file whose lines end
+with ``\n`` is a character of its value, quoted or not. For Parquet files it is the 1-based row number.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import logging
 import os
 import re
+import tempfile
 import time
 import uuid
-from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext, suppress
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,6 +89,16 @@ _PROGRESS_EVERY_FILES = 1000
 _ISSUE = "_issue"
 _LINE = "_source_line"
 _FILE_ORDER = "_file_order"
+_BLOCK_BYTES = 16 << 20  # checksum chunk
+_CSV_BLOCK_BYTES = 1 << 20  # pyarrow CSV block: its streaming reader reads many blocks ahead, so keep them small
+_SMALL_FILE_BYTES = 8 << 20  # files up to this size are read ahead whole by a worker thread
+_STAGE_BATCH_BYTES = 32 << 20  # Arrow bytes appended to the staging table at once
+_CAREFUL_BLOCK_ROWS = 50_000
+_PARQUET_BATCH_ROWS = 65_536
+# what a lone \r in a value is while a file is parsed (a private-use character; a file holding it keeps its \r)
+_CR_STANDIN = "\ue000"
+_CR_STANDIN_BYTES = _CR_STANDIN.encode("utf-8")
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 class IngestError(RuntimeError):
@@ -140,16 +159,6 @@ class IngestSummary:
             "tables": {name: asdict(load) for name, load in self.tables.items()},
             "missing_sources": self.missing_sources,
         }
-
-
-@dataclass
-class LandingFrame:
-    """One landing file read as text: contract columns, ``_source_line`` and ``_issue`` (row-level problem)."""
-
-    relative: str
-    sha256: str
-    frame: pa.Table
-    note: str | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -232,172 +241,375 @@ def check_header(table: Table, header: list[str]) -> str | None:
     return "; ".join(reasons) or None
 
 
-def _physical_lines(data: bytes) -> int:
-    return data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+@dataclass(frozen=True)
+class FileScan:
+    """What one pass over a landing file's bytes tells before it is parsed (the file is never held whole)."""
+
+    sha256: str
+    lines: int  # physical lines: ended by \n, a last line without one counts too
+    blank: bool  # empty or whitespace only
+    bom: bool
+    quotes: bool  # any '"', so values may span lines
+    bad_utf8_line: int | None  # line of the first byte that is not UTF-8
+    lone_cr: bool  # a \r not followed by \n, in a file whose lines end with \n: a value's character
 
 
-def _read_csv_fast(data: bytes, width: int) -> tuple[list[pa.Array], pa.Array] | None:
-    """Columns and line numbers with pyarrow, or ``None`` when the file needs the careful reader."""
+def scan_file(path: Path) -> FileScan:
+    """SHA-256 and the facts the readers need, reading ``path`` in blocks of ``_BLOCK_BYTES``."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = carriage_returns = crlfs = 0
+    blank, quotes, standin = True, False, False
+    bad_line: int | None = None
+    first = previous = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(_BLOCK_BYTES):
+            digest.update(chunk)
+            if not first:
+                first = chunk[:3]
+                body = chunk.removeprefix(_UTF8_BOM)
+                blank = not body or body.isspace()
+            else:
+                blank = blank and chunk.isspace()
+            quotes = quotes or b'"' in chunk
+            if b"\r" in chunk:
+                carriage_returns += chunk.count(b"\r")
+                crlfs += chunk.count(b"\r\n")
+                standin = standin or _CR_STANDIN_BYTES in previous[-2:] + chunk
+            crlfs += previous.endswith(b"\r") and chunk.startswith(b"\n")
+            pending = len(decoder.getstate()[0])
+            if bad_line is None and (pending or not chunk.isascii()):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    bad_line = newlines + chunk.count(b"\n", 0, max(0, exc.start - pending)) + 1
+            newlines += chunk.count(b"\n")
+            previous = chunk
+    if bad_line is None:
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            bad_line = newlines + 1
+    return FileScan(
+        sha256=digest.hexdigest(),
+        lines=newlines + (0 if previous.endswith(b"\n") else 1),
+        blank=blank,
+        bom=first == _UTF8_BOM,
+        quotes=quotes,
+        bad_utf8_line=bad_line,
+        # a file without any \n is read with \r as its line ending; the stand-in must not occur in the file
+        lone_cr=carriage_returns > crlfs and newlines > 0 and not standin,
+    )
+
+
+class _CleanedStream(io.RawIOBase):
+    """A CSV landing file's bytes as the parsers read them, block by block.
+
+    The BOM is left out, bytes that are not UTF-8 become U+FFFD (when the scan found some), and a
+    lone \\r becomes ``_CR_STANDIN`` (when the scan found one), because pyarrow and the csv module
+    both end a row at a lone \\r even inside a value; readers turn the stand-in back into \\r.
+    """
+
+    def __init__(self, path: Path, scan: FileScan) -> None:
+        super().__init__()
+        self._handle = path.open("rb")
+        if scan.bom:
+            self._handle.read(len(_UTF8_BOM))
+        self._decoder = codecs.getincrementaldecoder("utf-8")("replace") if scan.bad_utf8_line is not None else None
+        self._lone_cr = scan.lone_cr
+        self._held = b""
+        self._buffer = memoryview(b"")
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._handle.close()
+        super().close()
+
+    def _next_block(self) -> bytes:
+        block = self._handle.read(_CSV_BLOCK_BYTES)
+        final = not block
+        if self._decoder is not None:
+            block = self._decoder.decode(block, final=final).encode("utf-8")
+        if self._lone_cr:
+            block, self._held = self._held + block, b""
+            if not final and block.endswith(b"\r"):
+                block, self._held = block[:-1], b"\r"
+            block = _LONE_CR.sub(_CR_STANDIN_BYTES, block)
+        self._eof = final
+        return block
+
+    def readinto(self, target) -> int:  # noqa: ANN001 - a writable buffer
+        while not self._buffer and not self._eof:
+            self._buffer = memoryview(self._next_block())
+        size = min(len(target), len(self._buffer))
+        target[:size] = self._buffer[:size]
+        self._buffer = self._buffer[size:]
+        return size
+
+
+def _open_cleaned(path: Path, scan: FileScan) -> io.BufferedReader:
+    return io.BufferedReader(_CleanedStream(path, scan), buffer_size=1 << 20)
+
+
+class _NeedsCarefulReader(Exception):
+    """pyarrow could not read the file, or its rows do not add up to the file's physical lines."""
+
+
+def _restore_cr(column: pa.Array, scan: FileScan) -> pa.Array:
+    return pc.replace_substring(column, _CR_STANDIN, "\r") if scan.lone_cr else column
+
+
+def _csv_fast_blocks(path: Path, scan: FileScan, width: int) -> Iterator[tuple[list[pa.Array], pa.Array]]:
+    """Columns and line numbers with pyarrow, block by block; raises :class:`_NeedsCarefulReader`."""
     names = [f"f{i}" for i in range(width)]
-    try:
-        parsed = pacsv.read_csv(
-            io.BytesIO(data),
-            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1, use_threads=False),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True),
-            convert_options=pacsv.ConvertOptions(
-                column_types={n: pa.string() for n in names},
-                null_values=[""],
-                strings_can_be_null=True,
-                quoted_strings_can_be_null=True,
-            ),
-        )
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    columns = [parsed.column(i).combine_chunks() for i in range(width)]
-    rows = parsed.num_rows
-    starts = np.arange(2, rows + 2, dtype=np.int64)
-    physical = _physical_lines(data)
-    if physical != rows + 1:
-        embedded = np.zeros(rows, dtype=np.int64)
-        for column in columns:
-            embedded += pc.fill_null(pc.count_substring(column, "\n"), 0).to_numpy(zero_copy_only=False)
-        starts = starts + np.concatenate(([0], np.cumsum(embedded)[:-1])) if rows else starts
-        if rows == 0 or starts[-1] + embedded[-1] != physical:
-            return None
-    return columns, pa.array(starts)
-
-
-def _read_csv_careful(text: str, table: Table, width: int) -> tuple[list[pa.Array], pa.Array, pa.Array]:
-    """Row by row with the csv module: exact line numbers, malformed rows kept as issues."""
-    reader = csv.reader(io.StringIO(text, newline=""))
-    values: list[list[str | None]] = [[] for _ in range(width)]
-    lines: list[int] = []
-    issues: list[str | None] = []
-    previous = 0
-    try:
-        next(reader)
-        previous = reader.line_num
-        for record in reader:
-            start, previous = previous + 1, reader.line_num
-            if not record:
-                continue
-            lines.append(start)
-            if len(record) == width:
-                issues.append(None)
-                for i, value in enumerate(record):
-                    values[i].append(value if value != "" else None)
-                continue
-            issues.append(
-                f"{table.name}: line {start} has {len(record)} fields, expected {width} "
-                "(truncated, malformed or wrongly delimited row)"
+    line = 2
+    clean = (
+        scan.bad_utf8_line is None and not scan.lone_cr
+    )  # pyarrow reads the file itself (the header, BOM and all, is skipped)
+    with _open_cleaned(path, scan) if not clean else nullcontext(str(path)) as stream:
+        try:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(
+                    column_names=names, skip_rows=1, use_threads=False, block_size=_CSV_BLOCK_BYTES
+                ),
+                parse_options=pacsv.ParseOptions(newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    null_values=[""],
+                    strings_can_be_null=True,
+                    quoted_strings_can_be_null=True,
+                ),
             )
+            for batch in reader:
+                rows = batch.num_rows
+                columns = [_restore_cr(batch.column(i), scan) for i in range(width)]
+                if scan.quotes and rows:
+                    embedded = np.zeros(rows, dtype=np.int64)
+                    for column in columns:
+                        embedded += pc.fill_null(pc.count_substring(column, "\n"), 0).to_numpy(zero_copy_only=False)
+                    starts = line + np.arange(rows, dtype=np.int64) + np.concatenate(([0], np.cumsum(embedded)[:-1]))
+                    line = int(starts[-1] + embedded[-1]) + 1
+                else:
+                    starts = np.arange(line, line + rows, dtype=np.int64)
+                    line += rows
+                yield columns, pa.array(starts)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise _NeedsCarefulReader(str(exc)) from exc
+    if line - 1 != scan.lines:
+        raise _NeedsCarefulReader(f"{line - 1} lines parsed, the file has {scan.lines}")
+
+
+def _csv_careful_blocks(
+    table: Table, path: Path, scan: FileScan, width: int
+) -> Iterator[tuple[list[pa.Array], pa.Array, pa.Array]]:
+    """Row by row with the csv module, in blocks: exact line numbers, malformed rows kept as issues."""
+
+    def block() -> tuple[list[pa.Array], pa.Array, pa.Array]:
+        arrays = [_restore_cr(pa.array(column, pa.string()), scan) for column in values]
+        return arrays, pa.array(lines, pa.int64()), pa.array(issues, pa.string())
+
+    with io.TextIOWrapper(_open_cleaned(path, scan), encoding="utf-8", errors="replace", newline="") as text:
+        reader = csv.reader(text)
+        values: list[list[str | None]] = [[] for _ in range(width)]
+        lines: list[int] = []
+        issues: list[str | None] = []
+        previous = 0
+        try:
+            next(reader, None)
+            previous = reader.line_num
+            for record in reader:
+                start, previous = previous + 1, reader.line_num
+                if not record:
+                    continue
+                lines.append(start)
+                if len(record) == width:
+                    issues.append(None)
+                    for i, value in enumerate(record):
+                        values[i].append(value if value != "" else None)
+                else:
+                    issues.append(
+                        f"{table.name}: line {start} has {len(record)} fields, expected {width} "
+                        "(truncated, malformed or wrongly delimited row)"
+                    )
+                    for column in values:
+                        column.append(None)
+                if len(lines) >= _CAREFUL_BLOCK_ROWS:
+                    yield block()
+                    values, lines, issues = [[] for _ in range(width)], [], []
+        except csv.Error as exc:
+            line = previous + 1
+            lines.append(line)
+            issues.append(f"{table.name}: line {line} cannot be parsed as CSV ({exc}); the rest of the file is unread")
             for column in values:
                 column.append(None)
-    except csv.Error as exc:
-        line = previous + 1
-        lines.append(line)
-        issues.append(f"{table.name}: line {line} cannot be parsed as CSV ({exc}); the rest of the file is unread")
-        for column in values:
-            column.append(None)
-    arrays = [pa.array(column, pa.string()) for column in values]
-    return arrays, pa.array(lines, pa.int64()), pa.array(issues, pa.string())
+    if lines:
+        yield block()
 
 
-def read_csv_landing_file(table: Table, data: bytes) -> tuple[pa.Table, str | None]:
-    """A CSV landing file as text columns of the contract, plus a note for empty or header-only files."""
-    if data.startswith(_UTF8_BOM):
-        data = data[len(_UTF8_BOM) :]
-    if not data.strip():
-        return _empty_frame(table), "empty file"
-    bad_encoding_line = None
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        bad_encoding_line = data.count(b"\n", 0, exc.start) + 1
-        data = data.decode("utf-8", errors="replace").encode("utf-8")
-    first_line = data.split(b"\n", 1)[0].decode("utf-8").rstrip("\r")
-    header = [name.strip() for name in next(csv.reader([first_line]))]
+def _read_header(path: Path, scan: FileScan) -> list[str]:
+    with _open_cleaned(path, scan) as stream:
+        first_line = stream.readline().decode("utf-8").rstrip("\r\n")
+    return [name.strip() for name in next(csv.reader([first_line]), [])]
+
+
+@dataclass
+class _FileNote:
+    text: str | None = None
+
+
+def _csv_landing_blocks(table: Table, path: Path, scan: FileScan, note: _FileNote) -> Iterator[pa.Table | None]:
+    """A CSV landing file as blocks of text columns of the contract; ``None`` means: drop the blocks so far."""
+    if scan.blank:
+        note.text = "empty file"
+        return
+    header = _read_header(path, scan)
     width = len(header)
-    fast = _read_csv_fast(data, width)
-    if fast is not None:
-        columns, lines = fast
-        issues = pa.nulls(len(lines), pa.string())
-    else:
-        columns, lines, issues = _read_csv_careful(data.decode("utf-8"), table, width)
-    rows = len(lines)
     header_issue = check_header(table, header)
-    if header_issue:
-        issues = pa.array([header_issue] * rows, pa.string())
-    elif bad_encoding_line is not None and rows:
-        replaced = np.zeros(rows, dtype=bool)
-        for column in columns:
-            replaced |= pc.fill_null(pc.match_substring(column, "\ufffd"), False).to_numpy(zero_copy_only=False)
-        issues = pa.array(
-            [
-                f"{table.name}: line {line} is not valid UTF-8" if bad else None
-                for line, bad in zip(lines.to_pylist(), replaced, strict=True)
-            ],
-            pa.string(),
-        )
     missing_optional = [c.name for c in table.columns if not c.required and c.name not in header]
     if missing_optional and not header_issue:
         LOGGER.warning("%s: optional columns %s are missing, loaded as null", table.name, missing_optional)
-    frame = _frame_from_columns(table, header, columns, lines, issues)
-    note = None
-    if rows == 0:
-        note = "header only" + (f"; {header_issue}" if header_issue else "")
-    elif bad_encoding_line is not None:
-        note = f"not valid UTF-8 from line {bad_encoding_line}"
-    elif header_issue:
-        note = header_issue
-    return frame, note
 
+    def frame(columns: list[pa.Array], lines: pa.Array, issues: pa.Array | None) -> pa.Table:
+        rows = len(lines)
+        if header_issue:
+            issues = pa.array([header_issue] * rows, pa.string())
+        elif scan.bad_utf8_line is not None and rows:
+            replaced = np.zeros(rows, dtype=bool)
+            for column in columns:
+                replaced |= pc.fill_null(pc.match_substring(column, "\ufffd"), False).to_numpy(zero_copy_only=False)
+            encoding = pa.array(
+                [
+                    f"{table.name}: line {line} is not valid UTF-8" if bad else None
+                    for line, bad in zip(lines.to_pylist(), replaced, strict=True)
+                ],
+                pa.string(),
+            )
+            issues = encoding if issues is None else pc.coalesce(encoding, issues)
+        elif issues is None:
+            issues = pa.nulls(rows, pa.string())
+        return _frame_from_columns(table, header, columns, lines, issues)
 
-def read_parquet_landing_file(
-    table: Table, data: bytes, mapping: SourceMapping | None = None
-) -> tuple[pa.Table, str | None]:
-    """A Parquet landing file as text columns of the contract (``_source_line`` is the row number)."""
+    rows = 0
     try:
-        parsed = pq.read_table(io.BytesIO(data))
-        parsed = pa.table(
-            [pc.cast(parsed.column(i).combine_chunks(), pa.string()) for i in range(parsed.num_columns)],
-            names=parsed.column_names,
-        )
+        for columns, lines in _csv_fast_blocks(path, scan, width):
+            rows += len(lines)
+            yield frame(columns, lines, None)
+    except _NeedsCarefulReader as reason:
+        LOGGER.debug("%s: read row by row (%s)", path, reason)
+        if rows:
+            yield None
+        rows = 0
+        for columns, lines, issues in _csv_careful_blocks(table, path, scan, width):
+            rows += len(lines)
+            yield frame(columns, lines, issues)
+    if rows == 0:
+        note.text = "header only" + (f"; {header_issue}" if header_issue else "")
+    elif scan.bad_utf8_line is not None:
+        note.text = f"not valid UTF-8 from line {scan.bad_utf8_line}"
+    elif header_issue:
+        note.text = header_issue
+
+
+def _issue_frame(table: Table, issue: str) -> pa.Table:
+    return _frame_from_columns(table, [], [], pa.array([1], pa.int64()), pa.array([issue], pa.string()))
+
+
+def _parquet_landing_blocks(
+    table: Table, path: Path, mapping: SourceMapping | None, note: _FileNote
+) -> Iterator[pa.Table | None]:
+    """A Parquet landing file as blocks of text columns of the contract (``_source_line`` is the row number)."""
+    rows = 0
+    try:
+        parquet = pq.ParquetFile(path)
+        names = parquet.schema_arrow.names
+        empty = pa.table([pa.array([], pa.string()) for _ in names], names=names)
+        header = (mapping.apply(empty) if mapping is not None else empty).column_names
+        header_issue = check_header(table, header)
+        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
+            parsed = pa.table([pc.cast(column, pa.string()) for column in batch.columns], names=batch.schema.names)
+            if mapping is not None:
+                parsed = mapping.apply(parsed)
+            columns = []
+            for i in range(parsed.num_columns):
+                column = parsed.column(i).combine_chunks()
+                columns.append(pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
+            count = parsed.num_rows
+            lines = pa.array(np.arange(rows + 1, rows + count + 1, dtype=np.int64))
+            rows += count
+            yield _frame_from_columns(table, header, columns, lines, pa.array([header_issue] * count, pa.string()))
     except (pa.ArrowException, OSError) as exc:
+        if rows:
+            yield None
         issue = f"{table.name}: unreadable Parquet file ({exc})"
-        frame = _frame_from_columns(table, [], [], pa.array([1], pa.int64()), pa.array([issue], pa.string()))
-        return frame, issue
-    if mapping is not None:
-        parsed = mapping.apply(parsed)
-    header = parsed.column_names
-    columns = []
-    for i in range(parsed.num_columns):
-        column = parsed.column(i).combine_chunks()
-        columns.append(pc.if_else(pc.equal(column, ""), pa.scalar(None, pa.string()), column))
-    rows = parsed.num_rows
-    lines = pa.array(np.arange(1, rows + 1, dtype=np.int64))
-    header_issue = check_header(table, header)
-    issues = pa.array([header_issue] * rows, pa.string())
-    frame = _frame_from_columns(table, header, columns, lines, issues)
-    note = "no rows" if rows == 0 else header_issue
-    return frame, note
+        note.text = issue
+        yield _issue_frame(table, issue)
+        return
+    note.text = "no rows" if rows == 0 else header_issue
 
 
-def read_landing_file(
-    table: Table, path: Path, data: bytes, mapping: Mapping | None = None
-) -> tuple[pa.Table, str | None]:
-    """One landing file (CSV or Parquet) as text columns of the contract, through the table's mapping if any."""
+def _mapped_to_contract_csv(path: Path, source: SourceMapping, target: Path) -> None:
+    """Stream an export in the mapping's layout into a comma-delimited CSV with contract columns."""
+    with path.open("rb") as handle:
+        first_line = handle.readline().removeprefix(_UTF8_BOM).decode("utf-8").rstrip("\r\n")
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(use_threads=False, block_size=_CSV_BLOCK_BYTES),
+        parse_options=pacsv.ParseOptions(delimiter=source.delimiter, newlines_in_values=True),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name.strip('"'): pa.string() for name in first_line.split(source.delimiter)},
+            strings_can_be_null=False,
+        ),
+    )
+    writer = None
+    try:
+        for batch in reader:
+            mapped = source.apply(pa.Table.from_batches([batch]))
+            writer = writer or pacsv.CSVWriter(target, mapped.schema)
+            writer.write_table(mapped)
+        if writer is None:
+            pacsv.write_csv(source.apply(reader.schema.empty_table()), target)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def landing_blocks(
+    table: Table, path: Path, scan: FileScan, mapping: Mapping | None, note: _FileNote
+) -> Iterator[pa.Table | None]:
+    """One landing file (CSV or Parquet) as blocks of text columns of the contract, ``_source_line`` and ``_issue``.
+
+    Through the table's mapping if any. A ``None`` block means the reader started over (pyarrow
+    gave up half-way and the careful reader takes over): the blocks yielded before it are void.
+    """
     source = mapping.for_table(table.name) if mapping else None
     if path.suffix == ".parquet":
-        return read_parquet_landing_file(table, data, source)
-    if source is not None:
+        yield from _parquet_landing_blocks(table, path, source, note)
+        return
+    if source is None:
+        yield from _csv_landing_blocks(table, path, scan, note)
+        return
+    with tempfile.TemporaryDirectory(prefix="rapport-ingest-") as folder:
+        contract_csv = Path(folder) / path.name
         try:
-            data = source.to_contract_csv(data)
+            _mapped_to_contract_csv(path, source, contract_csv)
         except pa.ArrowInvalid as exc:
-            issue = f"{table.name}: cannot be read with the mapping of {mapping.path} ({exc})"
-            frame = _frame_from_columns(table, [], [], pa.array([1], pa.int64()), pa.array([issue], pa.string()))
-            return frame, issue
-    return read_csv_landing_file(table, data)
+            note.text = f"{table.name}: cannot be read with the mapping of {mapping.path} ({exc})"
+            yield _issue_frame(table, note.text)
+            return
+        yield from _csv_landing_blocks(table, contract_csv, scan_file(contract_csv), note)
+
+
+def read_landing_file(table: Table, path: Path, mapping: Mapping | None = None) -> tuple[pa.Table, str | None]:
+    """One landing file read whole (for small files and tests; ingestion streams :func:`landing_blocks`)."""
+    note = _FileNote()
+    blocks: list[pa.Table] = []
+    for block in landing_blocks(table, path, scan_file(path), mapping, note):
+        blocks = [] if block is None else [*blocks, block]
+    return (pa.concat_tables(blocks) if blocks else _empty_frame(table)), note.text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -527,7 +739,7 @@ def _text_name(column: Column) -> str:
 
 
 def _check_rows_sql(table: Table, salt: str) -> str:
-    """SQL building ``_ingest_checked``: typed columns, original text and the row's reasons."""
+    """SQL of the view ``_ingest_checked``: typed columns, original text and the row's reasons."""
     selects = []
     reasons = []
     for column in table.raw_columns:
@@ -538,7 +750,7 @@ def _check_rows_sql(table: Table, salt: str) -> str:
         reasons += _reason_sqls(table, column, text, typed)
     reason_list = ", ".join(reasons) if reasons else "null"
     return (
-        "create or replace temp table _ingest_checked as select "
+        "create or replace temp view _ingest_checked as select "
         f"l.{_FILE_ORDER}, f.source_file as _source_file, l.{_LINE}, "
         f"coalesce(l.{_ISSUE}, nullif(concat_ws('; ', {reason_list}), '')) as _reason, "
         + ", ".join(selects)
@@ -618,45 +830,128 @@ def _quarantine_select_sql(table: Table, salt: str, where: str) -> str:
 
 
 @dataclass
+class _StagedFile:
+    relative: str
+    sha256: str
+    note: str | None
+
+
+@dataclass
 class _Batch:
     table: Table
-    frames: list[LandingFrame]
+    files: list[_StagedFile]
     skipped: int
 
 
-def _hash_and_read(
+@dataclass
+class _FileRead:
+    relative: str
+    scan: FileScan
+    blocks: list[pa.Table] | None  # read whole (a small file) by a worker; None: to be streamed
+    note: _FileNote
+
+
+def _scan_and_read_small(
     table: Table, path: Path, landing_dir: Path, known: set[str], mapping: Mapping | None
-) -> tuple[str, str, LandingFrame | None]:
-    data = path.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    relative = path.relative_to(landing_dir).as_posix()
-    if digest in known:
-        return relative, digest, None
-    frame, note = read_landing_file(table, path, data, mapping)
-    return relative, digest, LandingFrame(relative, digest, frame, note)
+) -> _FileRead:
+    scan = scan_file(path)
+    read = _FileRead(path.relative_to(landing_dir).as_posix(), scan, None, _FileNote())
+    if scan.sha256 not in known and path.stat().st_size <= _SMALL_FILE_BYTES:
+        read.blocks = []
+        for block in landing_blocks(table, path, scan, mapping, read.note):
+            read.blocks = [] if block is None else [*read.blocks, block]
+    return read
 
 
-def read_new_files(
-    table: Table, paths: list[Path], landing_dir: Path, known: set[str], workers: int, mapping: Mapping | None = None
+def _staging_sql(table: Table) -> str:
+    columns = ", ".join(f"{_quote(name)} varchar" for name in table.column_names)
+    return (
+        f"create or replace temp table _ingest_landing ({columns}, {_LINE} bigint, {_ISSUE} varchar, "
+        f"{_FILE_ORDER} integer)"
+    )
+
+
+class _Stager:
+    """Appends blocks to ``_ingest_landing`` in batches of about ``_STAGE_BATCH_BYTES``: one insert per
+    block would cost more than reading a small file.
+
+    Inserts go through a relation, not ``con.register()``: inside a transaction a registered view, and
+    the Arrow data it holds, lives on until commit even when unregistered, so nothing would be freed.
+    """
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self.blocks: list[tuple[int, pa.Table]] = []
+        self.size = 0
+
+    def add(self, block: pa.Table, order: int) -> None:
+        rows = block.num_rows
+        self.blocks.append((order, block.append_column(_FILE_ORDER, pa.array(np.full(rows, order, np.int32)))))
+        self.size += block.nbytes
+        if self.size >= _STAGE_BATCH_BYTES:
+            self.flush()
+
+    def drop_file(self, order: int) -> None:
+        """Forget what was staged of one file (its reader starts over)."""
+        self.blocks = [(o, block) for o, block in self.blocks if o != order]
+        self.size = sum(block.nbytes for _, block in self.blocks)
+        self.con.execute(f"delete from _ingest_landing where {_FILE_ORDER} = {order:d}")
+
+    def flush(self) -> None:
+        if self.blocks:
+            self.con.from_arrow(pa.concat_tables([block for _, block in self.blocks])).insert_into("_ingest_landing")
+        self.blocks, self.size = [], 0
+
+
+def stage_new_files(
+    con: duckdb.DuckDBPyConnection,
+    table: Table,
+    paths: list[Path],
+    landing_dir: Path,
+    known: set[str],
+    workers: int,
+    mapping: Mapping | None = None,
 ) -> _Batch:
-    """Read the files of ``table`` whose checksum is not in ``known`` (which gains them)."""
-    frames: list[LandingFrame] = []
+    """Append the rows of the files of ``table`` whose checksum is not in ``known`` (which gains them) to
+    the temp table ``_ingest_landing``, block by block: no file is ever held whole in memory.
+
+    Workers checksum the files and read the small ones ahead (at most ``2 * workers`` files in
+    flight); larger files are streamed here, one block at a time.
+    """
+    con.execute(_staging_sql(table))
+    stager = _Stager(con)
+    files: list[_StagedFile] = []
     skipped = 0
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = pool.map(lambda p: _hash_and_read(table, p, landing_dir, known, mapping), paths)
-        for done, (relative, digest, landed) in enumerate(results, start=1):
-            if landed is None or digest in known:
-                if landed is not None:
-                    LOGGER.info("skipping %s: same content as a file already read in this run", relative)
+        pending: deque[tuple[Path, Future[_FileRead]]] = deque()
+        remaining = iter(paths)
+        for done in range(1, len(paths) + 1):
+            while len(pending) < 2 * workers and (path := next(remaining, None)) is not None:
+                pending.append((path, pool.submit(_scan_and_read_small, table, path, landing_dir, known, mapping)))
+            path, future = pending.popleft()
+            read = future.result()
+            if read.scan.sha256 in known:
+                if any(f.sha256 == read.scan.sha256 for f in files):
+                    LOGGER.info("skipping %s: same content as a file already read in this run", read.relative)
                 skipped += 1
-            else:
-                known.add(digest)
-                frames.append(landed)
-                if landed.note:
-                    LOGGER.warning("%s: %s", relative, landed.note)
+                continue
+            known.add(read.scan.sha256)
+            order = len(files)
+            blocks = read.blocks
+            if blocks is None:
+                blocks = landing_blocks(table, path, read.scan, mapping, read.note)
+            for block in blocks:
+                if block is None:
+                    stager.drop_file(order)
+                else:
+                    stager.add(block, order)
+            files.append(_StagedFile(read.relative, read.scan.sha256, read.note.text))
+            if read.note.text:
+                LOGGER.warning("%s: %s", read.relative, read.note.text)
             if done % _PROGRESS_EVERY_FILES == 0:
                 LOGGER.info("%s: read %d/%d files", table.name, done, len(paths))
-    return _Batch(table, frames, skipped)
+    stager.flush()
+    return _Batch(table, files, skipped)
 
 
 def _load_batch(
@@ -669,22 +964,13 @@ def _load_batch(
 ) -> TableLoad:
     table = batch.table
     name = _quote(table.name)
-    parts = []
-    for order, landed in enumerate(batch.frames):
-        rows = landed.frame.num_rows
-        parts.append(landed.frame.append_column(_FILE_ORDER, pa.array(np.full(rows, order, dtype=np.int32))))
-    landing = pa.concat_tables(parts) if parts else None
     files = pa.table(
         {
-            _FILE_ORDER: pa.array(range(len(batch.frames)), pa.int32()),
-            "source_file": [f.relative for f in batch.frames],
+            _FILE_ORDER: pa.array(range(len(batch.files)), pa.int32()),
+            "source_file": pa.array([f.relative for f in batch.files], pa.string()),
         }
     )
     params = {"load_id": load_id, "loaded_at": loaded_at}
-    con.register(
-        "_ingest_landing",
-        landing if landing is not None else _empty_frame(table).append_column(_FILE_ORDER, pa.array([], pa.int32())),
-    )
     con.register("_ingest_files", files)
     try:
         con.execute(_check_rows_sql(table, salt))
@@ -729,17 +1015,16 @@ def _load_batch(
                 load_id,
                 f.note,
             )
-            for f in batch.frames
+            for f in batch.files
         ]
         if ledger_rows:
             con.executemany(f"insert into {LEDGER_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?)", ledger_rows)
     finally:
         with suppress(duckdb.Error):
-            con.unregister("_ingest_landing")
             con.unregister("_ingest_files")
     loaded = sum(c[0] for c in counts.values())
     return TableLoad(
-        files=len(batch.frames),
+        files=len(batch.files),
         rows_loaded=loaded,
         rows_rejected=sum(c[1] for c in counts.values()),
         rows_resent=sum(c[2] for c in counts.values()),
@@ -803,6 +1088,16 @@ def _keep_rejection_evidence(con: duckdb.DuckDBPyConnection, error: IngestError)
 # the run
 
 
+def _drop_staging(con: duckdb.DuckDBPyConnection, memory_limit: str | None) -> None:
+    """Give back what ingestion held on a caller's connection: its temp tables and memory limit."""
+    with suppress(duckdb.Error):
+        con.execute("drop view if exists _ingest_checked")
+        con.execute("drop table if exists _ingest_landing")
+        con.execute("drop table if exists _ingest_final")
+        if memory_limit is not None:
+            con.execute(f"set memory_limit = {_sql_string(memory_limit)}")
+
+
 def new_load_id(now: datetime) -> str:
     """A sortable, unique id for one ingest run."""
     return f"{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
@@ -829,10 +1124,13 @@ def ingest(
     loaded_at = datetime.now(UTC).replace(tzinfo=None)
     summary = IngestSummary(load_id=new_load_id(loaded_at), landing_dir=str(landing_dir))
     workers = max(1, min(4, os.cpu_count() or 1))
+    memory_limit = None
     try:
         found = find_landing_files(landing_dir)
         summary.files_found = sum(len(paths) for paths in found.values())
         con.execute("set enable_progress_bar = false")
+        memory_limit = con.execute("select current_setting('memory_limit')").fetchall()[0][0]
+        con.execute(f"set memory_limit = {_sql_string(settings.ingest_memory_limit)}")
         ensure_ingest_tables(con)
         known = {row[0] for row in con.execute(f"select sha256 from {LEDGER_TABLE}").fetchall()}
         ordered = [t for t in tables_in_load_order() if found.get(t.name)]
@@ -842,9 +1140,9 @@ def ingest(
         try:
             with transaction(con):
                 for i, table in enumerate(ordered, start=1):
-                    batch = read_new_files(table, found[table.name], landing_dir, known, workers, mapping)
+                    batch = stage_new_files(con, table, found[table.name], landing_dir, known, workers, mapping)
                     summary.files_skipped += batch.skipped
-                    if not batch.frames:
+                    if not batch.files:
                         LOGGER.info(
                             "table %d/%d %s: no new files (%d skipped)", i, len(ordered), table.name, batch.skipped
                         )
@@ -872,6 +1170,8 @@ def ingest(
     finally:
         if own_connection:
             con.close()
+        else:
+            _drop_staging(con, memory_limit)
     summary.seconds = time.perf_counter() - started
     LOGGER.info(
         "ingest %s done in %.1f s: %d files loaded, %d skipped, %d rows loaded, %d rejected",

@@ -42,6 +42,11 @@ class Settings:
         return Path(value).expanduser().resolve() if value else None
 
     @property
+    def ingest_memory_limit(self) -> str:
+        """DuckDB's memory limit while ingesting (a DuckDB size, e.g. ``4GB``): beyond it DuckDB spills to disk."""
+        return os.environ.get("RAPPORT_INGEST_MEMORY_LIMIT", "4GB")
+
+    @property
     def warehouse_path(self) -> Path:
         return _env_path("RAPPORT_WAREHOUSE", self.home / "warehouse.duckdb")
 

@@ -454,6 +454,26 @@ def test_quoted_newlines_keep_physical_line_numbers(landing, con):
     assert bad["_source_line"] == 5 and "reviews.rating: 9 is above maximum 5" in bad["_reason"]
 
 
+def test_a_lone_carriage_return_is_a_character_of_its_value_not_a_line_break(landing, con):
+    path = landing / "customers" / "customers_2024-01-01.csv"
+    path.parent.mkdir(parents=True)
+    header = ",".join(get_table("customers").column_names)
+    alice = ",".join(ALICE[c] for c in get_table("customers").column_names).replace("75011", '"750\r11"')
+    bob = ",".join(BOB[c] for c in get_table("customers").column_names).replace("75011", "75\r011")
+    # CRLF line endings, a lone CR quoted in one value and bare in another, a bad row after them
+    path.write_bytes(f"{header}\r\n{alice}\r\n{bob}\r\nC3,broken\r\n".encode())
+
+    ingest(landing, con)
+
+    loaded = rows(con, "select customer_id, postal_code, _source_line from raw.customers order by 1")
+    assert loaded == [
+        {"customer_id": "C1", "postal_code": "750\r11", "_source_line": 2},
+        {"customer_id": "C2", "postal_code": "75\r011", "_source_line": 3},
+    ]
+    (bad,) = quarantined(con, "customers")
+    assert bad["_source_line"] == 4 and "line 4 has 2 fields" in bad["_reason"]
+
+
 def test_parquet_files_are_read_too(landing, con):
     write_customers(landing)
     path = landing / "orders" / "orders_2024-01-02.parquet"
