@@ -6,7 +6,7 @@ select
     rfm_monetary_score,
     engagement_index,
     health_index,
-    churn_probability,
+    churn_probability
 from {{ ref('customer_360') }}
 where rfm_recency_score not between 1 and 5
     or rfm_frequency_score not between 1 and 5

@@ -4,7 +4,7 @@ select
     as_of_date,
     first_order_date,
     last_negative_review_date,
-    loyalty_tier_since_date,
+    loyalty_tier_since_date
 from {{ ref('customer_360') }}
 where as_of_date <> cast('{{ var("as_of_date") }}' as date)
     or first_order_date >= as_of_date

@@ -3,6 +3,6 @@
 select
     customer_id,
     as_of_date,
-    last_order_updated_at,
+    last_order_updated_at
 from {{ ref('int_customer_features_as_of') }}
 where last_order_updated_at >= cast(as_of_date as timestamp)

@@ -1,7 +1,7 @@
 select
     customer_id,
     as_of_date,
-    count(*) as row_count,
+    count(*) as row_count
 from {{ ref('ml_customer_features') }}
 group by customer_id, as_of_date
 having count(*) > 1

@@ -2,7 +2,7 @@
 select
     order_id,
     updated_at,
-    count(*) as row_count,
+    count(*) as row_count
 from {{ ref('stg_shop__order_versions') }}
 group by order_id, updated_at
 having count(*) > 1

@@ -8,7 +8,7 @@ periods as (
         valid_from_at,
         valid_to_at,
         is_current,
-        lead(valid_from_at) over (partition by customer_id order by valid_from_at) as next_valid_from_at,
+        lead(valid_from_at) over (partition by customer_id order by valid_from_at) as next_valid_from_at
     from {{ ref('dim_customer_tier_history') }}
 
 )

@@ -150,8 +150,16 @@ def _load_table(pg, con: duckdb.DuckDBPyConnection, qualified: str, schema: str)
     target = sql.Identifier(schema, name)
     definition = sql.SQL(", ").join(sql.SQL("{} {}").format(sql.Identifier(c), sql.SQL(t)) for c, t, _ in columns)
     pg.execute(sql.SQL("create table {} ({})").format(target, definition))
+    return copy_rows(pg, con, qualified, target, columns)
+
+
+def copy_rows(pg, con: duckdb.DuckDBPyConnection, source: str, target, columns: list[tuple[str, str, str]]) -> int:
+    """Stream the DuckDB relation ``source`` into the Postgres table ``target`` (a psycopg identifier) with COPY,
+    in batches; ``columns`` as ``_postgres_columns`` gives them. Returns the rows copied."""
+    from psycopg import sql
+
     names = sql.SQL(", ").join(sql.Identifier(c) for c, _, _ in columns)
-    result = con.execute(f"select {', '.join(e for _, _, e in columns)} from {qualified}")
+    result = con.execute(f"select {', '.join(e for _, _, e in columns)} from {source}")
     rows = 0
     with pg.cursor().copy(sql.SQL("copy {} ({}) from stdin").format(target, names)) as copy:
         while batch := result.fetchmany(_COPY_BATCH_ROWS):

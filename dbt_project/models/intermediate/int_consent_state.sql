@@ -21,9 +21,19 @@ known_consents as (
         consents.channel,
         consents.is_granted,
         consents.recorded_at,
-        consents.consent_id,
+        consents.consent_id
     from as_of_dates
     inner join consents on consents.recorded_at < as_of_dates.as_of_at
+
+),
+
+latest_consents as (
+
+    {{ deduplicate(
+        'known_consents',
+        partition_by='as_of_date, customer_id, purpose, channel',
+        order_by='recorded_at desc, consent_id desc',
+    ) }}
 
 ),
 
@@ -35,12 +45,8 @@ final as (
         purpose,
         channel,
         is_granted,
-        recorded_at,
-    from known_consents
-    qualify row_number() over (
-        partition by as_of_date, customer_id, purpose, channel
-        order by recorded_at desc, consent_id desc
-    ) = 1
+        recorded_at
+    from latest_consents
 
 )
 

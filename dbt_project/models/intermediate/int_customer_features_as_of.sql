@@ -62,7 +62,7 @@ customer_dates as (
         as_of_dates.as_of_date,
         as_of_dates.as_of_at,
         as_of_dates.is_feature_cutoff,
-        as_of_dates.is_reporting_date,
+        as_of_dates.is_reporting_date
     from customers
     inner join as_of_dates on customers.signup_at < as_of_dates.as_of_at
 
@@ -78,13 +78,12 @@ known_orders as (
         order_versions.status,
         order_versions.order_total,
         order_versions.discount_amount,
-        order_versions.updated_at,
+        order_versions.updated_at
     from customer_dates
     inner join order_versions
         on order_versions.customer_id = customer_dates.customer_id
         and order_versions.ordered_at < customer_dates.as_of_at
-        and order_versions.valid_from_at < customer_dates.as_of_at
-        and (order_versions.valid_to_at is null or order_versions.valid_to_at >= customer_dates.as_of_at)
+        and {{ version_known_at('order_versions', 'customer_dates.as_of_at') }}
 
 ),
 
@@ -97,8 +96,7 @@ purchases as (
         ordered_at,
         status,
         order_total,
-        discount_amount,
-        date_diff('day', ordered_at, as_of_at) as days_before,
+        discount_amount
     from known_orders
     where status in ('completed', 'returned')
 
@@ -132,7 +130,7 @@ order_features as (
         sum(discount_amount) filter (where ordered_at >= as_of_at - interval '365 days') as discount_365d,
         sum(order_total + discount_amount) filter (
             where ordered_at >= as_of_at - interval '365 days'
-        ) as gross_amount_365d,
+        ) as gross_amount_365d
     from purchases
     group by customer_id, as_of_date
 
@@ -143,7 +141,7 @@ order_version_features as (
     select
         customer_id,
         as_of_date,
-        max(updated_at) as last_order_updated_at,
+        max(updated_at) as last_order_updated_at
     from known_orders
     group by customer_id, as_of_date
 
@@ -158,7 +156,7 @@ known_touchpoints as (
         touchpoints.channel,
         touchpoints.touchpoint_type,
         touchpoints.occurred_at,
-        touchpoints.known_at,
+        touchpoints.known_at
     from customer_dates
     inner join touchpoints
         on touchpoints.customer_id = customer_dates.customer_id
@@ -200,7 +198,7 @@ engagement_features as (
         count(*) filter (
             where channel = 'community' and occurred_at >= as_of_at - interval '90 days'
         ) as community_activities_90d,
-        count(*) filter (where touchpoint_type = 'unsubscribed') as unsubscribes_365d,
+        count(*) filter (where touchpoint_type = 'unsubscribed') as unsubscribes_365d
     from known_touchpoints
     group by customer_id, as_of_date
 
@@ -213,10 +211,20 @@ channel_counts as (
         as_of_date,
         channel,
         count(*) as touchpoints,
-        max(occurred_at) as last_occurred_at,
+        max(occurred_at) as last_occurred_at
     from known_touchpoints
     where occurred_at >= as_of_at - interval '90 days'
     group by customer_id, as_of_date, channel
+
+),
+
+top_channel_counts as (
+
+    {{ deduplicate(
+        'channel_counts',
+        partition_by='customer_id, as_of_date',
+        order_by='touchpoints desc, last_occurred_at desc, channel',
+    ) }}
 
 ),
 
@@ -225,12 +233,8 @@ preferred_channels as (
     select
         customer_id,
         as_of_date,
-        channel as preferred_channel,
-    from channel_counts
-    qualify row_number() over (
-        partition by customer_id, as_of_date
-        order by touchpoints desc, last_occurred_at desc, channel
-    ) = 1
+        channel as preferred_channel
+    from top_channel_counts
 
 ),
 
@@ -239,8 +243,8 @@ nps_features as (
     select
         customer_dates.customer_id,
         customer_dates.as_of_date,
-        arg_max(nps_responses.nps_score, nps_responses.answered_at) as latest_nps,
-        max(nps_responses.answered_at) as last_answered_at,
+        {{ arg_max('nps_responses.nps_score', 'nps_responses.answered_at') }} as latest_nps,
+        max(nps_responses.answered_at) as last_answered_at
     from customer_dates
     inner join nps_responses
         on nps_responses.customer_id = customer_dates.customer_id
@@ -256,7 +260,7 @@ review_features as (
         customer_dates.as_of_date,
         count(*) as review_count,
         avg(reviews.rating) as avg_review_rating,
-        max(reviews.reviewed_at) as last_reviewed_at,
+        max(reviews.reviewed_at) as last_reviewed_at
     from customer_dates
     inner join reviews
         on reviews.customer_id = customer_dates.customer_id
@@ -270,8 +274,8 @@ tier_features as (
     select
         customer_dates.customer_id,
         customer_dates.as_of_date,
-        arg_max(tier_changes.loyalty_tier, tier_changes.valid_from_at) as loyalty_tier,
-        max(tier_changes.valid_from_at) as last_tier_change_at,
+        {{ arg_max('tier_changes.loyalty_tier', 'tier_changes.valid_from_at') }} as loyalty_tier,
+        max(tier_changes.valid_from_at) as last_tier_change_at
     from customer_dates
     inner join tier_changes
         on tier_changes.customer_id = customer_dates.customer_id
@@ -285,19 +289,16 @@ consent_features as (
     select
         customer_id,
         as_of_date,
-        arg_max(is_granted, recorded_at) filter (where purpose = 'analytics') as has_analytics_consent,
-        arg_max(is_granted, recorded_at) filter (where purpose = 'profiling') as has_profiling_consent,
+        {{ arg_max('is_granted', 'recorded_at', "purpose = 'analytics'") }} as has_analytics_consent,
+        {{ arg_max('is_granted', 'recorded_at', "purpose = 'profiling'") }} as has_profiling_consent,
         bool_or(is_granted) filter (where purpose = 'marketing') as has_marketing_consent,
-        arg_max(is_granted, recorded_at) filter (
-            where purpose = 'marketing' and channel in ('email', 'all')
-        ) as has_email_consent,
-        arg_max(is_granted, recorded_at) filter (
-            where purpose = 'marketing' and channel in ('sms', 'all')
-        ) as has_sms_consent,
-        arg_max(is_granted, recorded_at) filter (
-            where purpose = 'marketing' and channel in ('push', 'all')
-        ) as has_push_consent,
-        max(recorded_at) as last_consent_at,
+        {{ arg_max('is_granted', 'recorded_at', "purpose = 'marketing' and channel in ('email', 'all')") }}
+            as has_email_consent,
+        {{ arg_max('is_granted', 'recorded_at', "purpose = 'marketing' and channel in ('sms', 'all')") }}
+            as has_sms_consent,
+        {{ arg_max('is_granted', 'recorded_at', "purpose = 'marketing' and channel in ('push', 'all')") }}
+            as has_push_consent,
+        max(recorded_at) as last_consent_at
     from consent_state
     group by customer_id, as_of_date
 
@@ -311,8 +312,8 @@ joined as (
         customer_dates.is_feature_cutoff,
         customer_dates.is_reporting_date,
         cast(customer_dates.signup_at as date) as signup_date,
-        date_diff('day', cast(customer_dates.signup_at as date), customer_dates.as_of_date) as tenure_days,
-        date_diff('day', cast(order_features.last_ordered_at as date), customer_dates.as_of_date) as recency_days,
+        {{ dbt.datediff('customer_dates.signup_at', 'customer_dates.as_of_date', 'day') }} as tenure_days,
+        {{ dbt.datediff('order_features.last_ordered_at', 'customer_dates.as_of_date', 'day') }} as recency_days,
         coalesce(order_features.frequency_30d, 0) as frequency_30d,
         coalesce(order_features.frequency_90d, 0) as frequency_90d,
         coalesce(order_features.frequency_180d, 0) as frequency_180d,
@@ -352,7 +353,7 @@ joined as (
             review_features.last_reviewed_at,
             tier_features.last_tier_change_at,
             consent_features.last_consent_at
-        ) as last_source_event_at,
+        ) as last_source_event_at
     from customer_dates
     left join order_features using (customer_id, as_of_date)
     left join order_version_features using (customer_id, as_of_date)
@@ -372,7 +373,7 @@ rfm_scores as (
         as_of_date,
         ntile(5) over (partition by as_of_date order by recency_days desc, customer_id) as rfm_recency_score,
         ntile(5) over (partition by as_of_date order by frequency_365d, customer_id) as rfm_frequency_score,
-        ntile(5) over (partition by as_of_date order by monetary_365d, customer_id) as rfm_monetary_score,
+        ntile(5) over (partition by as_of_date order by monetary_365d, customer_id) as rfm_monetary_score
     from joined
     where frequency_365d > 0
 
@@ -384,7 +385,7 @@ scored as (
         joined.*,
         coalesce(rfm_scores.rfm_recency_score, 1) as rfm_recency_score,
         coalesce(rfm_scores.rfm_frequency_score, 1) as rfm_frequency_score,
-        coalesce(rfm_scores.rfm_monetary_score, 1) as rfm_monetary_score,
+        coalesce(rfm_scores.rfm_monetary_score, 1) as rfm_monetary_score
     from joined
     left join rfm_scores using (customer_id, as_of_date)
 
@@ -402,7 +403,7 @@ final as (
         end as nps_category,
         {{ loyalty_tier_rank('loyalty_tier') }} as loyalty_tier_rank,
         frequency_365d > 0 as is_active_365d,
-        frequency_90d - (frequency_180d - frequency_90d) as order_trend,
+        frequency_90d - (frequency_180d - frequency_90d) as order_trend
     from scored
 
 )

@@ -25,7 +25,7 @@ loyalty_cards as (
         'loyalty_card' as identifier_type,
         loyalty_card_id as identifier,
         signup_at as known_from_at,
-        0 as logged_in_events,
+        0 as logged_in_events
     from customers
     where loyalty_card_id is not null
 
@@ -38,7 +38,7 @@ phones as (
         'phone_hash' as identifier_type,
         phone_hash as identifier,
         signup_at as known_from_at,
-        0 as logged_in_events,
+        0 as logged_in_events
     from customers
     where phone_hash is not null
 
@@ -65,7 +65,7 @@ devices as (
         identifier_type,
         device_id as identifier,
         min(occurred_at) as known_from_at,
-        count(*) as logged_in_events,
+        count(*) as logged_in_events
     from device_logins
     group by customer_id, identifier_type, device_id
 
@@ -89,7 +89,7 @@ ranked as (
         row_number() over (
             partition by identifier_type, identifier
             order by logged_in_events desc, known_from_at, customer_id
-        ) as candidate_rank,
+        ) as candidate_rank
     from candidates
 
 ),
@@ -103,7 +103,7 @@ final as (
         identifier,
         known_from_at,
         logged_in_events,
-        candidate_customers > 1 as is_shared,
+        candidate_customers > 1 as is_shared
     from ranked
     where candidate_rank = 1
 

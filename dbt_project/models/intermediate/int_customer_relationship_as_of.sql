@@ -54,7 +54,7 @@ customer_dates as (
     select
         customers.customer_id,
         reporting_date.as_of_date,
-        reporting_date.as_of_at,
+        reporting_date.as_of_at
     from customers
     inner join reporting_date on customers.signup_at < reporting_date.as_of_at
 
@@ -69,13 +69,12 @@ purchases as (
         order_versions.ordered_at,
         order_versions.channel,
         order_versions.status,
-        order_versions.order_total,
+        order_versions.order_total
     from customer_dates
     inner join order_versions
         on order_versions.customer_id = customer_dates.customer_id
         and order_versions.ordered_at < customer_dates.as_of_at
-        and order_versions.valid_from_at < customer_dates.as_of_at
-        and (order_versions.valid_to_at is null or order_versions.valid_to_at >= customer_dates.as_of_at)
+        and {{ version_known_at('order_versions', 'customer_dates.as_of_at') }}
     where order_versions.status in ('completed', 'returned')
 
 ),
@@ -92,7 +91,7 @@ order_context as (
         ) as store_orders_365d,
         count(*) filter (
             where channel <> 'store' and ordered_at >= as_of_at - interval '365 days'
-        ) as online_orders_365d,
+        ) as online_orders_365d
     from purchases
     group by customer_id
 
@@ -105,7 +104,7 @@ known_touchpoints as (
         customer_dates.as_of_at,
         touchpoints.channel,
         touchpoints.device,
-        touchpoints.occurred_at,
+        touchpoints.occurred_at
     from customer_dates
     inner join touchpoints
         on touchpoints.customer_id = customer_dates.customer_id
@@ -125,7 +124,7 @@ channel_mix as (
         1.0 * count(*) filter (where channel in ('email', 'sms', 'social')) / count(*) as messaging_share_90d,
         1.0 * count(*) filter (where channel = 'call_center') / count(*) as call_center_share_90d,
         1.0 * count(*) filter (where channel = 'community') / count(*) as community_share_90d,
-        count(*) filter (where channel = 'community') as community_activities_90d,
+        count(*) filter (where channel = 'community') as community_activities_90d
     from known_touchpoints
     where occurred_at >= as_of_at - interval '90 days'
     group by customer_id
@@ -143,30 +142,48 @@ moments as (
 
 ),
 
-preferred_times as (
+time_of_day_counts as (
 
     select
         customer_id,
         time_of_day as preferred_time_of_day,
+        count(*) as moments,
+        max(happened_at) as last_happened_at
     from moments
     group by customer_id, time_of_day
-    qualify row_number() over (
-        partition by customer_id order by count(*) desc, max(happened_at) desc, time_of_day
-    ) = 1
+
+),
+
+preferred_times as (
+
+    {{ deduplicate(
+        'time_of_day_counts',
+        partition_by='customer_id',
+        order_by='moments desc, last_happened_at desc, preferred_time_of_day',
+    ) }}
+
+),
+
+device_counts as (
+
+    select
+        customer_id,
+        device as preferred_device,
+        count(*) as touchpoints,
+        max(occurred_at) as last_occurred_at
+    from known_touchpoints
+    where device is not null and occurred_at >= as_of_at - interval '90 days'
+    group by customer_id, device
 
 ),
 
 preferred_devices as (
 
-    select
-        customer_id,
-        device as preferred_device,
-    from known_touchpoints
-    where device is not null and occurred_at >= as_of_at - interval '90 days'
-    group by customer_id, device
-    qualify row_number() over (
-        partition by customer_id order by count(*) desc, max(occurred_at) desc, device
-    ) = 1
+    {{ deduplicate(
+        'device_counts',
+        partition_by='customer_id',
+        order_by='touchpoints desc, last_occurred_at desc, preferred_device',
+    ) }}
 
 ),
 
@@ -177,7 +194,7 @@ messaging as (
         count(*) filter (where interactions.interaction_type = 'sent') as messages_sent_90d,
         count(*) filter (
             where interactions.interaction_type not in ('sent', 'unsubscribed')
-        ) as message_responses_90d,
+        ) as message_responses_90d
     from customer_dates
     inner join interactions
         on interactions.customer_id = customer_dates.customer_id
@@ -192,7 +209,7 @@ nps as (
     select
         customer_dates.customer_id,
         count(*) as nps_responses_365d,
-        avg(nps_responses.nps_score) as trailing_nps_365d,
+        avg(nps_responses.nps_score) as trailing_nps_365d
     from customer_dates
     inner join nps_responses
         on nps_responses.customer_id = customer_dates.customer_id
@@ -206,7 +223,7 @@ recent_reviews as (
 
     select
         customer_dates.customer_id,
-        count(*) as reviews_365d,
+        count(*) as reviews_365d
     from customer_dates
     inner join reviews
         on reviews.customer_id = customer_dates.customer_id
@@ -248,7 +265,7 @@ joined as (
                 then least(1.0, 1.0 * messaging.message_responses_90d / messaging.messages_sent_90d)
         end as content_response_rate_90d,
         coalesce(channel_mix.community_activities_90d, 0) as community_activities_90d,
-        coalesce(recent_reviews.reviews_365d, 0) + coalesce(nps.nps_responses_365d, 0) as feedback_365d,
+        coalesce(recent_reviews.reviews_365d, 0) + coalesce(nps.nps_responses_365d, 0) as feedback_365d
     from customer_dates
     left join order_context on order_context.customer_id = customer_dates.customer_id
     left join channel_mix on channel_mix.customer_id = customer_dates.customer_id
@@ -264,7 +281,7 @@ final as (
 
     select
         *,
-        {{ weighted_index(engagement_components, var('engagement_weights')) }} as engagement_index,
+        {{ weighted_index(engagement_components, var('engagement_weights')) }} as engagement_index
     from joined
 
 )

@@ -33,7 +33,7 @@ reviews as (
 
 ),
 
-churn as (
+churn_of_the_day as (
 
     select
         customer_id,
@@ -41,25 +41,37 @@ churn as (
         churn_risk_band,
         churn_reason_1 as churn_top_reason,
         model_version as churn_model_version,
+        scored_at
     from churn_scores
     where as_of_date = {{ as_of_date }} and model_name = '{{ models.churn }}'
-    qualify row_number() over (partition by customer_id order by scored_at desc) = 1
 
 ),
 
-clv as (
+churn as (
+
+    {{ deduplicate('churn_of_the_day', partition_by='customer_id', order_by='scored_at desc nulls last') }}
+
+),
+
+clv_of_the_day as (
 
     select
         customer_id,
         predicted_clv_365d,
         expected_orders_365d,
+        scored_at
     from clv_scores
     where as_of_date = {{ as_of_date }} and model_name = '{{ models.clv }}'
-    qualify row_number() over (partition by customer_id order by scored_at desc) = 1
 
 ),
 
-next_best_offers as (
+clv as (
+
+    {{ deduplicate('clv_of_the_day', partition_by='customer_id', order_by='scored_at desc nulls last') }}
+
+),
+
+next_best_offers_of_the_day as (
 
     select
         customer_id,
@@ -67,30 +79,49 @@ next_best_offers as (
         offer_channel as next_best_offer_channel,
         offer_expected_value as next_best_offer_expected_value,
         offer_reason as next_best_offer_reason,
+        offer_rank,
+        scored_at
     from offer_recommendations
     where as_of_date = {{ as_of_date }} and model_name = '{{ models.nbo }}'
-    qualify row_number() over (partition by customer_id order by offer_rank, scored_at desc) = 1
 
 ),
 
-latest_review_sentiment as (
+next_best_offers as (
 
-    -- reviews are scored once, when new: each review's latest score written on or before the as-of date
+    {{ deduplicate(
+        'next_best_offers_of_the_day',
+        partition_by='customer_id',
+        order_by='offer_rank, scored_at desc nulls last',
+    ) }}
+
+),
+
+review_sentiment_scores as (
+
     select
         review_sentiment.review_id,
         reviews.customer_id,
         reviews.reviewed_at,
         review_sentiment.sentiment_label,
         review_sentiment.sentiment_score,
+        review_sentiment.as_of_date as scored_as_of_date,
+        review_sentiment.scored_at
     from review_sentiment
     inner join reviews on reviews.review_id = review_sentiment.review_id
     where review_sentiment.as_of_date <= {{ as_of_date }}
         and review_sentiment.model_name = '{{ models.sentiment }}'
         and reviews.reviewed_at < cast({{ as_of_date }} as timestamp)
-    qualify row_number() over (
-        partition by review_sentiment.review_id
-        order by review_sentiment.as_of_date desc, review_sentiment.scored_at desc
-    ) = 1
+
+),
+
+latest_review_sentiment as (
+
+    -- reviews are scored once, when new: each review's latest score written on or before the as-of date
+    {{ deduplicate(
+        'review_sentiment_scores',
+        partition_by='review_id',
+        order_by='scored_as_of_date desc, scored_at desc nulls last',
+    ) }}
 
 ),
 
@@ -110,7 +141,7 @@ sentiment as (
         count(*) filter (
             where reviewed_at >= cast({{ as_of_date }} as timestamp) - interval '365 days'
         ) as scored_reviews_365d,
-        cast(max(reviewed_at) filter (where sentiment_label = 'negative') as date) as last_negative_review_date,
+        cast(max(reviewed_at) filter (where sentiment_label = 'negative') as date) as last_negative_review_date
     from latest_review_sentiment
     group by customer_id
 
@@ -146,7 +177,7 @@ final as (
         sentiment.sentiment_level,
         sentiment.sentiment_trend,
         coalesce(sentiment.scored_reviews_365d, 0) as scored_reviews_365d,
-        sentiment.last_negative_review_date,
+        sentiment.last_negative_review_date
     from customers
     left join churn on churn.customer_id = customers.customer_id
     left join clv on clv.customer_id = customers.customer_id

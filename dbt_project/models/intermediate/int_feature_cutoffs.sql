@@ -32,7 +32,7 @@ final as (
         all_dates.as_of_date,
         cast(all_dates.as_of_date as timestamp) as as_of_at,
         requested_cutoffs.as_of_date is not null as is_feature_cutoff,
-        all_dates.as_of_date = cast('{{ reporting_date }}' as date) as is_reporting_date,
+        all_dates.as_of_date = cast('{{ reporting_date }}' as date) as is_reporting_date
     from all_dates
     left join requested_cutoffs on requested_cutoffs.as_of_date = all_dates.as_of_date
 

@@ -65,7 +65,7 @@ web as (
         end as known_at,
         case when web_events.customer_id is not null then 'login' else 'device' end as identified_by,
         'web' as device,
-        web_events.loaded_at,
+        web_events.loaded_at
     from web_events
     left join identities
         on identities.identifier_type = 'web_device'
@@ -87,7 +87,7 @@ app as (
         end as known_at,
         case when app_events.customer_id is not null then 'login' else 'device' end as identified_by,
         app_events.platform as device,
-        app_events.loaded_at,
+        app_events.loaded_at
     from app_events
     left join identities
         on identities.identifier_type = 'app_device'
@@ -106,7 +106,7 @@ store as (
         greatest(store_visits.visited_at, identities.known_from_at) as known_at,
         'loyalty_card' as identified_by,
         cast(null as varchar) as device,
-        store_visits.loaded_at,
+        store_visits.loaded_at
     from store_visits
     left join identities
         on identities.identifier_type = 'loyalty_card'
@@ -125,7 +125,7 @@ call_center as (
         greatest(call_center_contacts.contacted_at, identities.known_from_at) as known_at,
         'phone' as identified_by,
         cast(null as varchar) as device,
-        call_center_contacts.loaded_at,
+        call_center_contacts.loaded_at
     from call_center_contacts
     left join identities
         on identities.identifier_type = 'phone_hash'
@@ -144,7 +144,7 @@ messaging as (
         occurred_at as known_at,
         'customer_id' as identified_by,
         cast(null as varchar) as device,
-        loaded_at,
+        loaded_at
     from interactions
     where interaction_type <> 'sent'
 
@@ -161,7 +161,7 @@ community as (
         occurred_at as known_at,
         'customer_id' as identified_by,
         cast(null as varchar) as device,
-        loaded_at,
+        loaded_at
     from community_activities
 
 ),

@@ -123,7 +123,7 @@ joined as (
         scores.next_best_offer_id,
         scores.next_best_offer_channel,
         scores.next_best_offer_expected_value,
-        scores.next_best_offer_reason,
+        scores.next_best_offer_reason
     from customer_features
     inner join customers on customers.customer_id = customer_features.customer_id
     inner join relationship on relationship.customer_id = customer_features.customer_id
@@ -135,7 +135,7 @@ final as (
 
     select
         *,
-        {{ weighted_index(health_components, var('health_weights')) }} as health_index,
+        {{ weighted_index(health_components, var('health_weights')) }} as health_index
     from joined
 
 )

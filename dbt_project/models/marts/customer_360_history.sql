@@ -30,7 +30,7 @@ final as (
         engagement_index,
         sentiment_level,
         churn_probability,
-        health_index,
+        health_index
     from customer_360
 
 )

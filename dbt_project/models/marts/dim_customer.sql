@@ -25,7 +25,7 @@ tiers as (
         customer_id,
         max(case when is_current then loyalty_tier end) as loyalty_tier,
         max(case when is_current then cast(valid_from_at as date) end) as loyalty_tier_since_date,
-        count(*) as loyalty_tier_changes,
+        count(*) as loyalty_tier_changes
     from tier_history
     group by customer_id
 
@@ -50,7 +50,7 @@ final as (
         customer_features.has_marketing_consent,
         customer_features.has_email_consent,
         customer_features.has_sms_consent,
-        customer_features.has_push_consent,
+        customer_features.has_push_consent
     from customers
     inner join customer_features on customer_features.customer_id = customers.customer_id
     left join tiers on tiers.customer_id = customers.customer_id

@@ -13,7 +13,7 @@ known_changes as (
         customer_id,
         loyalty_tier,
         points_balance,
-        valid_from_at,
+        valid_from_at
     from tier_changes
     where valid_from_at < cast('{{ var("as_of_date") }}' as timestamp)
 
@@ -25,7 +25,7 @@ versioned as (
         *,
         lag(loyalty_tier) over (partition by customer_id order by valid_from_at) as previous_loyalty_tier,
         lead(valid_from_at) over (partition by customer_id order by valid_from_at) as valid_to_at,
-        row_number() over (partition by customer_id order by valid_from_at) as tier_version,
+        row_number() over (partition by customer_id order by valid_from_at) as tier_version
     from known_changes
 
 ),
@@ -50,7 +50,7 @@ final as (
         valid_from_at,
         valid_to_at,
         valid_to_at is null as is_current,
-        cast('{{ var("as_of_date") }}' as date) as as_of_date,
+        cast('{{ var("as_of_date") }}' as date) as as_of_date
     from versioned
 
 )

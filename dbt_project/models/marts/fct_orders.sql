@@ -36,13 +36,18 @@ changed_orders as (
 ),
 {% endif %}
 
-latest_known as (
+versions_to_build as (
 
     select * from known_versions
     {% if is_incremental() %}
     where order_id in (select order_id from changed_orders)
     {% endif %}
-    qualify row_number() over (partition by order_id order by updated_at desc) = 1
+
+),
+
+latest_known as (
+
+    {{ deduplicate('versions_to_build', partition_by='order_id', order_by='updated_at desc') }}
 
 ),
 
@@ -65,7 +70,7 @@ final as (
         version_number,
         updated_at,
         loaded_at,
-        cast('{{ var("as_of_date") }}' as date) as as_of_date,
+        cast('{{ var("as_of_date") }}' as date) as as_of_date
     from latest_known
 
 )

@@ -21,7 +21,7 @@ final as (
         cast(occurred_at as date) as occurred_date,
         {{ time_of_day('occurred_at') }} as time_of_day,
         known_at,
-        loaded_at,
+        loaded_at
     from touchpoints
 
 )

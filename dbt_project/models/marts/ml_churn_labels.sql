@@ -20,7 +20,7 @@ labelable_customers as (
         customer_id,
         as_of_date,
         cast(as_of_date as timestamp) as window_start_at,
-        cast(as_of_date as timestamp) + interval '{{ horizon_days }} days' as window_end_at,
+        cast(as_of_date as timestamp) + interval '{{ horizon_days }} days' as window_end_at
     from customer_features
     where is_feature_cutoff
         and is_active_365d
@@ -32,17 +32,13 @@ returning_customers as (
 
     select distinct
         labelable_customers.customer_id,
-        labelable_customers.as_of_date,
+        labelable_customers.as_of_date
     from labelable_customers
     inner join order_versions
         on order_versions.customer_id = labelable_customers.customer_id
         and order_versions.ordered_at >= labelable_customers.window_start_at
         and order_versions.ordered_at < labelable_customers.window_end_at
-        and order_versions.valid_from_at < labelable_customers.window_end_at
-        and (
-            order_versions.valid_to_at is null
-            or order_versions.valid_to_at >= labelable_customers.window_end_at
-        )
+        and {{ version_known_at('order_versions', 'labelable_customers.window_end_at') }}
     where order_versions.status in ('completed', 'returned')
 
 ),
@@ -53,7 +49,7 @@ final as (
         labelable_customers.customer_id,
         labelable_customers.as_of_date,
         {{ horizon_days }} as churn_horizon_days,
-        returning_customers.customer_id is null as is_churned,
+        returning_customers.customer_id is null as is_churned
     from labelable_customers
     left join returning_customers using (customer_id, as_of_date)
 

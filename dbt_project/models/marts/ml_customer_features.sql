@@ -42,7 +42,7 @@ final as (
         loyalty_tier_rank,
         is_active_365d,
         has_profiling_consent,
-        has_marketing_consent,
+        has_marketing_consent
     from customer_features
     where is_feature_cutoff
 

@@ -27,7 +27,7 @@ sent_responses as (
         campaign_id,
         assignment_group,
         sent_at,
-        cast(date_trunc('day', sent_at) as date) as sent_date,
+        cast({{ dbt.date_trunc('day', 'sent_at') }} as date) as sent_date,
         -- a response counts only inside the offer's response window and before the as-of date
         has_responded
             and (
@@ -36,7 +36,7 @@ sent_responses as (
                     responded_at < cast('{{ var("as_of_date") }}' as timestamp)
                     and responded_at < sent_at + interval '{{ var("nbo_response_window_days") }} days'
                 )
-            ) as has_responded,
+            ) as has_responded
     from offer_responses
     where sent_at < cast('{{ var("as_of_date") }}' as timestamp)
 
@@ -54,7 +54,7 @@ final as (
         sent_responses.sent_date,
         sent_responses.assignment_group,
         sent_responses.has_responded,
-        customer_features.* exclude (customer_id, as_of_date),
+        {{ star_except(ref('ml_customer_features'), 'customer_features', ['customer_id', 'as_of_date']) }}
     from sent_responses
     left join offers on offers.offer_id = sent_responses.offer_id
     left join customer_features

@@ -13,7 +13,7 @@ snapshots as (
 
     select
         as_of_date,
-        lag(as_of_date) over (order by as_of_date) as previous_as_of_date,
+        lag(as_of_date) over (order by as_of_date) as previous_as_of_date
     from (select distinct as_of_date from history) as snapshot_dates
 
 ),
@@ -32,7 +32,7 @@ memberships as (
         engagement_index,
         sentiment_level,
         churn_probability,
-        health_index,
+        health_index
     from history
     {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -55,7 +55,7 @@ segment_metrics as (
         avg(engagement_index) as avg_engagement_index,
         avg(sentiment_level) as avg_sentiment,
         avg(churn_probability) as avg_churn_probability,
-        avg(health_index) as avg_health_index,
+        avg(health_index) as avg_health_index
     from memberships
     group by as_of_date, segment_type, segment
 
@@ -63,7 +63,7 @@ segment_metrics as (
 
 current_members as (
 
-    select snapshots.as_of_date, memberships.customer_id, memberships.segment_type, memberships.segment,
+    select snapshots.as_of_date, memberships.customer_id, memberships.segment_type, memberships.segment
     from snapshots
     inner join memberships on memberships.as_of_date = snapshots.as_of_date
     where snapshots.previous_as_of_date is not null
@@ -73,7 +73,7 @@ current_members as (
 previous_members as (
 
     -- the previous snapshot's members, keyed by the snapshot they are compared with
-    select snapshots.as_of_date, memberships.customer_id, memberships.segment_type, memberships.segment,
+    select snapshots.as_of_date, memberships.customer_id, memberships.segment_type, memberships.segment
     from snapshots
     inner join memberships on memberships.as_of_date = snapshots.previous_as_of_date
 
@@ -85,7 +85,7 @@ moves as (
         coalesce(current_members.as_of_date, previous_members.as_of_date) as as_of_date,
         coalesce(current_members.segment_type, previous_members.segment_type) as segment_type,
         current_members.segment as current_segment,
-        previous_members.segment as previous_segment,
+        previous_members.segment as previous_segment
     from current_members
     full outer join previous_members
         on previous_members.as_of_date = current_members.as_of_date
@@ -110,7 +110,7 @@ movement as (
 
 movement_totals as (
 
-    select as_of_date, segment_type, segment, sum(moved_in) as moved_in, sum(moved_out) as moved_out,
+    select as_of_date, segment_type, segment, sum(moved_in) as moved_in, sum(moved_out) as moved_out
     from movement
     group by as_of_date, segment_type, segment
 
@@ -134,7 +134,7 @@ final as (
             as moved_in,
         case when snapshots.previous_as_of_date is not null then coalesce(movement_totals.moved_out, 0) end
             as moved_out,
-        snapshots.previous_as_of_date,
+        snapshots.previous_as_of_date
     from segment_metrics
     inner join snapshots on snapshots.as_of_date = segment_metrics.as_of_date
     left join movement_totals

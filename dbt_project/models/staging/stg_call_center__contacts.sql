@@ -15,15 +15,14 @@ renamed as (
         lower(trim(reason)) as contact_reason,
         cast(is_resolved as boolean) as is_resolved,
         cast(handle_seconds as bigint) as handle_seconds,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by contact_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='contact_id', order_by='loaded_at desc') }}
 
 )
 

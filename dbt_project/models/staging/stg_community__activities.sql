@@ -13,15 +13,14 @@ renamed as (
         customer_id,
         lower(trim(activity_type)) as activity_type,
         cast(occurred_at as timestamp) as occurred_at,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by activity_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='activity_id', order_by='loaded_at desc') }}
 
 )
 

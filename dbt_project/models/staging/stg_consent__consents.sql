@@ -15,15 +15,14 @@ renamed as (
         lower(trim(channel)) as channel,
         cast(is_granted as boolean) as is_granted,
         cast(recorded_at as timestamp) as recorded_at,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by consent_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='consent_id', order_by='loaded_at desc') }}
 
 )
 

@@ -13,16 +13,15 @@ renamed as (
         offer_id,
         campaign_name,
         cast(started_at as timestamp) as started_at,
-        cast(control_share as double) as control_share,
-        _loaded_at as loaded_at,
+        cast(control_share as {{ type_double() }}) as control_share,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by campaign_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='campaign_id', order_by='loaded_at desc') }}
 
 )
 

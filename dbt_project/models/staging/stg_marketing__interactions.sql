@@ -15,15 +15,14 @@ renamed as (
         lower(trim(interaction_type)) as interaction_type,
         campaign_id,
         cast(occurred_at as timestamp) as occurred_at,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by interaction_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='interaction_id', order_by='loaded_at desc') }}
 
 )
 

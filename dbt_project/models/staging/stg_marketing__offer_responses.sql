@@ -17,15 +17,14 @@ renamed as (
         cast(sent_at as timestamp) as sent_at,
         cast(has_responded as boolean) as has_responded,
         cast(responded_at as timestamp) as responded_at,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by assignment_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='assignment_id', order_by='loaded_at desc') }}
 
 )
 

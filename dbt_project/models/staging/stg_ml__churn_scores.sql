@@ -19,7 +19,7 @@ final as (
         risk_band as churn_risk_band,
         reason_1 as churn_reason_1,
         reason_2 as churn_reason_2,
-        reason_3 as churn_reason_3,
+        reason_3 as churn_reason_3
     from source
 
 )

@@ -16,7 +16,7 @@ final as (
         scoring_run_id,
         scored_at,
         predicted_clv_365d,
-        expected_orders_365d,
+        expected_orders_365d
     from source
 
 )

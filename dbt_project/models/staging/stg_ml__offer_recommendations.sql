@@ -20,7 +20,7 @@ final as (
         channel as offer_channel,
         propensity as offer_propensity,
         expected_value as offer_expected_value,
-        reason as offer_reason,
+        reason as offer_reason
     from source
 
 )

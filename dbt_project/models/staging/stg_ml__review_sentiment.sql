@@ -20,7 +20,7 @@ final as (
         score as sentiment_score,
         p_negative,
         p_neutral,
-        p_positive,
+        p_positive
     from source
 
 )

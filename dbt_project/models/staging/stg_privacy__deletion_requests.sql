@@ -13,15 +13,14 @@ renamed as (
         customer_id,
         cast(requested_at as timestamp) as requested_at,
         lower(trim(channel)) as channel,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by request_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='request_id', order_by='loaded_at desc') }}
 
 )
 

@@ -19,15 +19,14 @@ renamed as (
         lower(trim(signup_channel)) as signup_channel,
         loyalty_card_id,
         cast(updated_at as timestamp) as updated_at,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by customer_id order by updated_at desc, loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='customer_id', order_by='updated_at desc, loaded_at desc') }}
 
 )
 

@@ -13,17 +13,16 @@ renamed as (
         order_id,
         product_id,
         cast(quantity as bigint) as quantity,
-        cast(unit_price as double) as unit_price,
+        cast(unit_price as {{ type_double() }}) as unit_price,
         cast(ordered_at as timestamp) as ordered_at,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by order_item_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='order_item_id', order_by='loaded_at desc') }}
 
 )
 

@@ -17,20 +17,19 @@ renamed as (
         cast(ordered_at as timestamp) as ordered_at,
         lower(trim(channel)) as channel,
         store_id,
-        cast(order_total as double) as order_total,
-        cast(discount_amount as double) as discount_amount,
+        cast(order_total as {{ type_double() }}) as order_total,
+        cast(discount_amount as {{ type_double() }}) as discount_amount,
         lower(trim(status)) as status,
         offer_id,
         cast(updated_at as timestamp) as updated_at,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 deduplicated as (
 
-    select * from renamed
-    qualify row_number() over (partition by order_id, updated_at order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='order_id, updated_at', order_by='loaded_at desc') }}
 
 ),
 
@@ -41,7 +40,7 @@ final as (
         updated_at as valid_from_at,
         lead(updated_at) over (partition by order_id order by updated_at) as valid_to_at,
         row_number() over (partition by order_id order by updated_at) as version_number,
-        lead(updated_at) over (partition by order_id order by updated_at) is null as is_current_version,
+        lead(updated_at) over (partition by order_id order by updated_at) is null as is_current_version
     from deduplicated
 
 )

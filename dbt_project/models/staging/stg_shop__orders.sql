@@ -19,7 +19,7 @@ final as (
         status,
         offer_id,
         updated_at,
-        loaded_at,
+        loaded_at
     from order_versions
     where is_current_version
 

@@ -16,15 +16,14 @@ renamed as (
         cast(rating as bigint) as rating,
         title,
         review_text,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by review_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='review_id', order_by='loaded_at desc') }}
 
 )
 

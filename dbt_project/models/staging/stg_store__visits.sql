@@ -14,15 +14,14 @@ renamed as (
         store_id,
         cast(visited_at as timestamp) as visited_at,
         cast(dwell_minutes as bigint) as dwell_minutes,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by visit_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='visit_id', order_by='loaded_at desc') }}
 
 )
 

@@ -13,15 +13,14 @@ renamed as (
         customer_id,
         cast(answered_at as timestamp) as answered_at,
         cast(score as bigint) as nps_score,
-        _loaded_at as loaded_at,
+        _loaded_at as loaded_at
     from source
 
 ),
 
 final as (
 
-    select * from renamed
-    qualify row_number() over (partition by survey_id order by loaded_at desc) = 1
+    {{ deduplicate('renamed', partition_by='survey_id', order_by='loaded_at desc') }}
 
 )
 
