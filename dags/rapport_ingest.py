@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag
 
-from rapport.airflow_tasks import RAW, ingest_stage, run_params
-from rapport.orchestration import INGEST_DAG_ID, task_defaults
+from rapport.airflow_tasks import RAW, chained_dag_defaults, ingest_stage, run_params
+from rapport.orchestration import INGEST_DAG_ID
 
 
 @dag(
@@ -20,7 +20,7 @@ from rapport.orchestration import INGEST_DAG_ID, task_defaults
     catchup=False,
     max_active_runs=1,
     tags=["rapport", "daily", "ingest"],
-    default_args=task_defaults(),
+    default_args=chained_dag_defaults(INGEST_DAG_ID),
     params=run_params(sample_size=True),
     doc_md=__doc__,
 )

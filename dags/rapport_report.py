@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag
 
-from rapport.airflow_tasks import SCORES, report_stage, run_params
-from rapport.orchestration import REPORT_DAG_ID, task_defaults
+from rapport.airflow_tasks import SCORES, chained_dag_defaults, report_stage, run_params
+from rapport.orchestration import REPORT_DAG_ID
 
 
 @dag(
@@ -17,7 +17,7 @@ from rapport.orchestration import REPORT_DAG_ID, task_defaults
     catchup=False,
     max_active_runs=1,
     tags=["rapport", "daily", "report"],
-    default_args=task_defaults(),
+    default_args=chained_dag_defaults(REPORT_DAG_ID),
     params=run_params(),
     doc_md=__doc__,
 )

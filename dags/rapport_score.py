@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 
 from airflow.sdk import dag
 
-from rapport.airflow_tasks import MARTS, SCORES, run_params, score_stage
-from rapport.orchestration import SCORE_DAG_ID, task_defaults
+from rapport.airflow_tasks import MARTS, SCORES, chained_dag_defaults, run_params, score_stage
+from rapport.orchestration import SCORE_DAG_ID
 
 
 @dag(
@@ -21,7 +21,7 @@ from rapport.orchestration import SCORE_DAG_ID, task_defaults
     catchup=False,
     max_active_runs=1,
     tags=["rapport", "daily", "ml"],
-    default_args=task_defaults(),
+    default_args=chained_dag_defaults(SCORE_DAG_ID),
     params=run_params(),
     doc_md=__doc__,
 )

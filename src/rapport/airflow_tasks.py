@@ -12,6 +12,12 @@ Every task that opens the DuckDB warehouse takes the single slot of the ``wareho
 DuckDB allows one writer. A task that closes a stage can announce an Asset, with the as-of date in
 the event's ``extra``, so the asset-triggered DAG downstream (which has no logical date) works on
 the same day.
+
+Down the chain, tasks outrank those upstream in the pool (:func:`chained_dag_defaults`): when a
+backfill queues several days at once, each day's transform (then scores, then report) takes the slot
+before the next day's raw gate announces new data. Otherwise the scheduler folds the raw events of
+several days into one transform run, which builds the newest day only, and the days in between never
+get their marts, gates and scores: the backfill would not equal running each day live.
 """
 
 from __future__ import annotations
@@ -28,11 +34,15 @@ from rapport import pipeline
 from rapport.orchestration import (
     CHAMPIONS_ASSET_URI,
     RAW_ASSET_URI,
+    REPORT_DAG_ID,
+    SCORE_DAG_ID,
     SCORES_ASSET_URI,
     TELEMETRY_OFF,
+    TRANSFORM_DAG_ID,
     WAREHOUSE_ASSET_URI,
     WAREHOUSE_POOL,
     as_of_from_context,
+    task_defaults,
 )
 from rapport.settings import get_settings
 
@@ -45,6 +55,14 @@ DBT_GROUP_ID = "dbt"
 DBT_VARS_TASK_ID = "dbt_vars"
 # The dbt source whose tables the models write back; dbt_project/selectors.yml `core` is everything not below it.
 DBT_SCORES_SOURCE = "ml"
+# Pool priority of each asset-triggered DAG's tasks (Airflow adds up the weights downstream of a task): a
+# stage always outranks every task of the stages before it (rapport_ingest and rapport_train keep 1).
+CHAIN_PRIORITY = {TRANSFORM_DAG_ID: 100, SCORE_DAG_ID: 10_000, REPORT_DAG_ID: 1_000_000}
+
+
+def chained_dag_defaults(dag_id: str) -> dict[str, Any]:
+    """``default_args`` of a production DAG: retries, backoff and the failure alert, and its place in the chain."""
+    return {**task_defaults(), "priority_weight": CHAIN_PRIORITY.get(dag_id, 1)}
 
 
 def run_params(*, sample_size: bool = False, force_retrain: bool = False) -> dict[str, Param]:

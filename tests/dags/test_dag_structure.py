@@ -37,6 +37,10 @@ def _upstream_of(dag, task_id: str) -> set[str]:
     return set(dag.get_task(task_id).get_flat_relative_ids(upstream=True))
 
 
+def _downstream_of(dag, task_id: str) -> set[str]:
+    return set(dag.get_task(task_id).get_flat_relative_ids(upstream=False))
+
+
 def _outlet_uris(dag) -> dict[str, list[str]]:
     return {t.task_id: [a.uri for a in t.outlets] for t in dag.tasks if t.outlets}
 
@@ -123,3 +127,17 @@ def test_every_task_retries_with_backoff_and_alerts_on_failure(dags, dag_id):
 def test_scoring_still_runs_when_a_fresh_champion_skips_training(dags):
     for model in pipeline.MODELS:
         assert dags[DAG_ID].get_task(f"score_{model}").trigger_rule == "none_failed"
+
+
+def test_each_stage_of_the_chain_outranks_the_stages_before_it_in_the_pool(dags):
+    """A backfill queues several days at once: a day's transform, scores and report must take the warehouse
+    slot before the next day's raw gate, or the scheduler folds several days into one downstream run."""
+    chain = (INGEST_DAG_ID, TRANSFORM_DAG_ID, SCORE_DAG_ID, REPORT_DAG_ID)
+
+    def total(dag, task) -> int:  # Airflow's default "downstream" rule: the task's weight plus its descendants'
+        assert task.weight_rule == "downstream", task.task_id
+        return task.priority_weight + sum(dag.get_task(t).priority_weight for t in _downstream_of(dag, task.task_id))
+
+    weights = {dag_id: [total(dags[dag_id], t) for t in dags[dag_id].tasks] for dag_id in chain}
+    for upstream, downstream in zip(chain, chain[1:], strict=False):
+        assert min(weights[downstream]) > max(weights[upstream]), (upstream, downstream, weights)

@@ -91,6 +91,7 @@ def test_airflow_runs_celery_on_redis_with_postgres_metadata_and_an_mlflow_serve
         assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
         assert _host(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]) == "metadata-db"
         assert _host(env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"]) == "airflow-apiserver"
+        assert int(env["AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT"]) >= 30  # as the integration stack runs it
         assert _host(env["MLFLOW_TRACKING_URI"]) == "mlflow"
         assert _host(env["RAPPORT_SERVING_URL"]) == "serving-db"
         assert "/opt/rapport/var" in [v.split(":")[1] for v in compose["services"][name]["volumes"]], name
