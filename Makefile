@@ -64,9 +64,11 @@ format: install ## ruff format and fix
 	$(VENV)/bin/ruff check --fix .
 
 BENCH_CUSTOMERS ?= 10000
+# More bench_pipeline.py options, e.g. BENCH_ARGS="--no-references" or "--days 365".
+BENCH_ARGS ?=
 .PHONY: bench
-bench: install ## time every pipeline stage on simulated data (BENCH_CUSTOMERS=10000); JSON in benchmarks/results/
-	$(PY) benchmarks/bench_pipeline.py --customers $(BENCH_CUSTOMERS)
+bench: install ## time every stage (initial load, daily run, training) beside its references (BENCH_CUSTOMERS=10000); JSON in benchmarks/results/
+	$(PY) benchmarks/bench_pipeline.py --customers $(BENCH_CUSTOMERS) $(BENCH_ARGS)
 
 BENCH_DBT_CUSTOMERS ?= 100000
 .PHONY: bench-dbt

@@ -11,7 +11,10 @@ for the as-of date (so the score marts join real rows), then time on the same wa
 - ``reference_sql``: ``reference_sql/rapport_marts.sql``, the same models by hand in one DuckDB script
   (no tests, no incremental bookkeeping), writing to schema ``reference``.
 The goal is ``dbt_build / reference_sql < 1.5``. Both outputs are compared column by column on
-customer_360 and segment_health, so the reference is known to compute the same thing.
+customer_360 and segment_health, so the reference is known to compute the same thing. Where the time goes:
+``dbt_build_nodes`` sums dbt's run_results.json per node type and lists the slowest nodes. The machine's
+load average is recorded before and after (2 cores shared with other work make timings noisy: compare
+ratios taken in the same run). ``RAPPORT_DBT_THREADS`` sets dbt's threads, as in production.
 """
 
 from __future__ import annotations
@@ -88,6 +91,25 @@ def write_scores(as_of: date) -> dict[str, int]:
         con.close()
 
 
+def node_timings(top: int = 12) -> dict:
+    """Seconds per node type (models, tests) and the slowest nodes of the last dbt invocation."""
+    from rapport.settings import get_settings
+
+    run_results = json.loads((get_settings().home / "dbt" / "target" / "run_results.json").read_text())
+    by_type: dict[str, dict[str, float]] = {}
+    for result in run_results["results"]:
+        kind = result["unique_id"].split(".", 1)[0]
+        entry = by_type.setdefault(kind, {"nodes": 0, "seconds": 0.0})
+        entry["nodes"] += 1
+        entry["seconds"] = round(entry["seconds"] + result["execution_time"], 2)
+    slowest = sorted(run_results["results"], key=lambda r: r["execution_time"], reverse=True)[:top]
+    return {
+        "elapsed_seconds": round(run_results["elapsed_time"], 2),
+        "by_type": by_type,
+        "slowest": [{"node": r["unique_id"], "seconds": round(r["execution_time"], 2)} for r in slowest],
+    }
+
+
 def run_reference(as_of: date) -> None:
     from rapport import warehouse
     from rapport.ml.config import load_model_config
@@ -145,16 +167,22 @@ def bench(args: argparse.Namespace) -> dict:
     setup = prepare_warehouse(args)
     scores = write_scores(as_of)
     run_dbt(["parse"], as_of, [as_of])  # what a deployment does once; partial parsing for the timed builds
+    load_before = os.getloadavg()[0]
     dbt_seconds, dbt_summary = timed(build, as_of, feature_cutoffs=[as_of])
+    dbt_nodes = node_timings()
     reference_seconds, _ = timed(run_reference, as_of)
     incremental_seconds, _ = timed(build, as_of, feature_cutoffs=[as_of])
     run_seconds, _ = timed(run_dbt, ["run", "--full-refresh"], as_of, [as_of])
     return {
         **setup,
+        "dbt_threads": int(os.environ.get("RAPPORT_DBT_THREADS", "0")) or "profile default",
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(os.getloadavg()[0], 2),
         "score_rows": scores,
         "dbt_build_seconds": dbt_seconds,
         "dbt_models": dbt_summary["models"],
         "dbt_tests": dbt_summary["tests"],
+        "dbt_build_nodes": dbt_nodes,
         "dbt_build_incremental_seconds": incremental_seconds,
         "dbt_run_full_refresh_seconds": run_seconds,
         "reference_sql_seconds": reference_seconds,
@@ -169,6 +197,9 @@ def markdown(result: dict) -> str:
     lines = [
         f"dbt build vs hand-written DuckDB SQL, {result['label']} ({result['machine']['cpus']} CPUs, as of {result['as_of']})",
         "",
+        f"dbt threads {result['dbt_threads']} · load average {result['load_average_before']} before, "
+        f"{result['load_average_after']} after",
+        "",
         "| step | seconds |",
         "| --- | ---: |",
         f"| dbt build, fresh warehouse ({result['dbt_models']} models, {result['dbt_tests']} tests) | {result['dbt_build_seconds']} |",
@@ -181,6 +212,15 @@ def markdown(result: dict) -> str:
         f"incremental build / reference {result['ratio_incremental_vs_reference']}",
         "",
         f"outputs compared: {json.dumps(result['outputs'])}",
+        "",
+        "where dbt build's time goes (run_results.json): "
+        + ", ".join(
+            f"{kind} {v['nodes']} nodes {v['seconds']} s" for kind, v in result["dbt_build_nodes"]["by_type"].items()
+        ),
+        "",
+        "| slowest nodes | seconds |",
+        "| --- | ---: |",
+        *[f"| {n['node']} | {n['seconds']} |" for n in result["dbt_build_nodes"]["slowest"]],
     ]
     return "\n".join(lines) + "\n"
 
@@ -192,6 +232,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--landing", help="use these landing files instead of simulating (e.g. /tmp/gen1m)")
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 11, 1))
     parser.add_argument("--keep-home", action="store_true", help="keep the benchmark's RAPPORT_HOME")
+    parser.add_argument("--tag", help="suffix of the result files' names, e.g. the variant measured")
     args = parser.parse_args(argv)
 
     home = Path(tempfile.mkdtemp(prefix="rapport-bench-dbt-"))
@@ -213,7 +254,8 @@ def main(argv: list[str] | None = None) -> int:
         **result,
     }
     RESULTS.mkdir(exist_ok=True)
-    stem = RESULTS / f"dbt-{date.today().isoformat()}-{args.customers if not args.landing else Path(args.landing).name}"
+    size = args.customers if not args.landing else Path(args.landing).name
+    stem = RESULTS / f"dbt-{date.today().isoformat()}-{size}{'-' + args.tag if args.tag else ''}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     stem.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))

@@ -14,7 +14,9 @@ is reported, since other jobs share the CPU):
 - ``fp32_sorted``: the same, batches sorted by text length;
 - ``reference_onnx_int8``: the reference through Rapport's scorer (token windows, length buckets, last
   layer at [CLS] only, int8 ONNX Runtime);
-- ``candidate_torch`` and ``candidate_onnx_int8``: the configured model through Rapport's scorer.
+- ``candidate_torch`` and ``candidate_onnx_int8``: the configured model through Rapport's scorer
+  (``--candidate-layers N`` trains a layer-dropped student instead of the configured depth);
+- ``vader``: the lexicon baseline ``vaderSentiment`` on the same texts (no model, no FLOPs counted).
 
 Share of peak: useful FLOPs per second (2 x weights per token of the layers each path actually runs)
 over the fp32 peak of a large ``torch.matmul`` measured here.
@@ -90,12 +92,24 @@ def plain_transformers(model, tokenizer, max_length: int, sort: bool) -> Callabl
     return predict
 
 
-def train_models(train_size: int) -> tuple[str, str]:
-    """Train the six-layer reference and the configured candidate; returns their model folders."""
+def vader_probabilities(texts: list[str]) -> np.ndarray:
+    """VADER's label per text (rapport's thresholds on its compound score) as one-hot probabilities."""
+    from rapport.ml.corpus import LABELS
+    from rapport.ml.sentiment import vader_labels
+
+    return np.eye(len(LABELS))[[LABELS.index(label) for label in vader_labels(texts)]]
+
+
+def train_models(train_size: int, candidate_layers: int | None = None) -> tuple[str, str]:
+    """Train the six-layer reference and the candidate (configured, or ``candidate_layers`` deep); returns their
+    model folders."""
     from rapport.ml.sentiment import train_sentiment
 
     reference = train_sentiment(train_size=train_size, train_overrides={"encoder_layers": 6, "trained_layers": 1})
-    candidate = train_sentiment(train_size=train_size)
+    print(f"reference model: {reference['model_dir']}", flush=True)
+    overrides = {"encoder_layers": candidate_layers} if candidate_layers else None
+    candidate = train_sentiment(train_size=train_size, train_overrides=overrides)
+    print(f"candidate model: {candidate['model_dir']}", flush=True)
     return reference["model_dir"], candidate["model_dir"]
 
 
@@ -103,6 +117,7 @@ def run(reference_dir: str, candidate_dir: str, repeats: int, limit: int | None)
     from rapport.ml.corpus import LABELS, load_corpus
     from rapport.ml.sentiment import SentimentScorer, classification_metrics, review_inputs
 
+    load_at_start = os.getloadavg()[0]
     corpus = load_corpus()
     test = corpus[corpus["split"] == "test"]
     test = test.head(limit) if limit else test
@@ -130,6 +145,7 @@ def run(reference_dir: str, candidate_dir: str, repeats: int, limit: int | None)
         "reference_onnx_int8": (reference_int8.probabilities, reference, True),
         "candidate_torch": (candidate.probabilities, candidate, True),
         "candidate_onnx_int8": (candidate_int8.probabilities, candidate, True),
+        "vader": (vader_probabilities, None, False),
     }
     seconds: dict[str, list[float]] = {name: [] for name in paths}
     metrics = {}
@@ -147,14 +163,15 @@ def run(reference_dir: str, candidate_dir: str, repeats: int, limit: int | None)
     rows = {}
     for name, (_, scorer, cls_only) in paths.items():
         median = statistics.median(seconds[name])
-        gflops = tokens / median * path_mflops_per_token(scorer.model, cls_only) / 1e3
+        mflops = path_mflops_per_token(scorer.model, cls_only) if scorer is not None else 0.0
+        gflops = tokens / median * mflops / 1e3
         rows[name] = {
             "reviews_per_s": round(len(texts) / median, 1),
             "tokens_per_s": round(tokens / median),
             "seconds": [round(s, 2) for s in seconds[name]],
             "vs_fp32_unsorted": round(baseline / median, 2),
-            "encoder_layers": scorer.model.config.num_hidden_layers,
-            "mflops_per_token": round(path_mflops_per_token(scorer.model, cls_only), 2),
+            "encoder_layers": scorer.model.config.num_hidden_layers if scorer is not None else 0,
+            "mflops_per_token": round(mflops, 2),
             "gflops": round(gflops, 2),
             "share_of_fp32_peak": round(gflops / peak, 4),
             "macro_f1": round(metrics[name]["macro_f1"], 4),
@@ -165,7 +182,12 @@ def run(reference_dir: str, candidate_dir: str, repeats: int, limit: int | None)
         }
     return {
         "date": date.today().isoformat(),
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0]},
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "load_avg_1m_at_start": load_at_start,
+            "load_avg_1m_at_end": os.getloadavg()[0],
+        },
         "texts": len(texts),
         "tokens": tokens,
         "split": "test",
@@ -182,16 +204,19 @@ def markdown(result: dict) -> str:
     lines = [
         f"Sentiment scoring, {result['texts']:,} test-split reviews ({result['tokens']:,} tokens), "
         f"{result['machine']['cpus']} CPUs, median of {result['repeats']}; fp32 matmul peak "
-        f"{result['fp32_matmul_peak_gflops']} GFLOP/s",
+        f"{result['fp32_matmul_peak_gflops']} GFLOP/s; load average (1 min) {result['machine']['load_avg_1m_at_start']:.1f} "
+        f"at start, {result['machine']['load_avg_1m_at_end']:.1f} at end",
         "",
         "| path | layers | reviews/s | x fp32 unsorted | GFLOP/s | share of peak | macro-F1 | Δ macro-F1 (points) | accuracy |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, row in result["paths"].items():
+        model = row["encoder_layers"] > 0
+        share = f"{row['share_of_fp32_peak']:.1%}" if model else "-"
         lines.append(
-            f"| {name} | {row['encoder_layers']} | {row['reviews_per_s']} | {row['vs_fp32_unsorted']} | {row['gflops']} | "
-            f"{row['share_of_fp32_peak']:.1%} | {row['macro_f1']:.4f} | {row['macro_f1_vs_fp32_points']:+.2f} | "
-            f"{row['accuracy']:.4f} |"
+            f"| {name} | {row['encoder_layers'] if model else '-'} | {row['reviews_per_s']} | {row['vs_fp32_unsorted']} | "
+            f"{row['gflops'] if model else '-'} | {share} | "
+            f"{row['macro_f1']:.4f} | {row['macro_f1_vs_fp32_points']:+.2f} | {row['accuracy']:.4f} |"
         )
     return "\n".join(lines)
 
@@ -201,6 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", help="six-layer model folder (default: train one)")
     parser.add_argument("--candidate", help="configured model folder (default: train one)")
     parser.add_argument("--train-size", type=int, default=3000)
+    parser.add_argument("--candidate-layers", type=int, help="train the candidate with this many encoder layers")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--limit", type=int, help="score only the first N test-split reviews")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -213,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     apply_environment(TELEMETRY_OFF)
     reference, candidate = args.reference, args.candidate
     if not (reference and candidate):
-        reference, candidate = train_models(args.train_size)
+        reference, candidate = train_models(args.train_size, args.candidate_layers)
     result = run(reference, candidate, args.repeats, args.limit)
     args.output.mkdir(parents=True, exist_ok=True)
     stem = f"sentiment-{result['date']}"

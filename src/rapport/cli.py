@@ -103,6 +103,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="print where everything is: warehouse tables, MLflow runs, quality results")
 
     p = sub.add_parser(
+        "bench",
+        help="time every stage (initial load, daily run, training) on simulated data beside its references; "
+        "JSON and a markdown table (benchmarks/bench_pipeline.py, needs the source checkout)",
+    )
+    p.add_argument("--customers", type=int, default=10_000, help="simulated customers (default 10000)")
+    p.add_argument("--days", type=int, default=730, help="days of history before the daily run (default 730)")
+    p.add_argument("--output", type=Path, help="results folder (default benchmarks/results)")
+    p.add_argument("--no-references", action="store_true", help="skip the Airflow, dbt and sentiment references")
+
+    p = sub.add_parser(
         "forget",
         help="erase customers everywhere (tables, BI copies, MLflow artifacts, reports) and keep them out; audited",
     )
@@ -192,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
             _print(pipeline.apply_deletion_requests())
     elif command == "retention":
         _print(pipeline.apply_retention(args.as_of))
+    elif command == "bench":
+        return bench(args)
     elif command == "status":
         from rapport.status import print_status
 
@@ -225,6 +237,25 @@ def main(argv: list[str] | None = None) -> int:
             print(f"rapport sentiment: {exc.args[0] if isinstance(exc, KeyError) else exc}", file=sys.stderr)
             return 2
     return 0
+
+
+def bench(args: argparse.Namespace) -> int:
+    """Run benchmarks/bench_pipeline.py of the checkout Rapport runs from (it is not part of the package)."""
+    import importlib.util
+
+    script = get_settings().project_root / "benchmarks" / "bench_pipeline.py"
+    if not script.is_file():
+        print(
+            f"rapport bench: {script} not found; run it from a source checkout (RAPPORT_PROJECT_ROOT)", file=sys.stderr
+        )
+        return 2
+    spec = importlib.util.spec_from_file_location("bench_pipeline", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = ["--customers", str(args.customers), "--days", str(args.days)]
+    argv += ["--output", str(args.output)] if args.output else []
+    argv += ["--no-references"] if args.no_references else []
+    return module.main(argv)
 
 
 def demo(as_of: date, customers: int) -> int:
